@@ -1,0 +1,68 @@
+"""The ``fleetwatch`` command: one parser, subcommands registered explicitly."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from fleetwatch.config import Settings, load_settings
+
+# Each module exposes ``register(subparsers)``; it adds its subcommands and sets ``handler``
+# (a callable taking the parsed args and returning an exit code) on each.
+COMMAND_MODULES: tuple[str, ...] = (
+    "fleetwatch.commands.serve",
+    "fleetwatch.commands.migrate",
+    "fleetwatch.commands.status",
+)
+
+# Flags shared by every subcommand; each maps onto the Settings field of the same name.
+_SETTING_FLAGS: tuple[tuple[str, type], ...] = (
+    ("clickhouse-url", str),
+    ("clickhouse-database", str),
+    ("kafka-bootstrap", str),
+    ("http-host", str),
+    ("http-port", int),
+    ("grpc-port", int),
+    ("admin-port", int),
+    ("data-dir", str),
+    ("policy-file", str),
+    ("log-level", str),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fleetwatch", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    for flag, kind in _SETTING_FLAGS:
+        common.add_argument(f"--{flag}", type=kind, default=None, help=f"overrides FLEETWATCH_{flag.upper().replace('-', '_')}")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers, common)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = {flag.replace("-", "_"): getattr(args, flag.replace("-", "_"), None) for flag, _ in _SETTING_FLAGS}
+    return load_settings(**overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as error:
+        print(f"fleetwatch: invalid configuration: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    code: int = args.handler(args, settings)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The one settings object, built once at start-up.
+
+Precedence: command-line flag > environment variable (``FLEETWATCH_*``) > default.
+Every field is documented in docs/configuration.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Typed, frozen configuration. Secrets are ``SecretStr`` and print masked."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEETWATCH_", frozen=True, extra="forbid")
+
+    # --- storage -------------------------------------------------------------------------
+    clickhouse_url: str = Field(
+        default="chdb://./fleetwatch-data/chdb",
+        description="chdb://PATH for the embedded engine, http(s)://HOST:PORT for a server.",
+    )
+    clickhouse_database: str = Field(default="fleetwatch", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr = SecretStr("")
+
+    # --- transport -----------------------------------------------------------------------
+    kafka_bootstrap: str | None = Field(
+        default=None, description="host:port[,host:port]; unset = embedded in-process queue."
+    )
+    kafka_topic: str = "otlp_spans"
+    kafka_dlq_topic: str = "otlp_spans_dlq"
+    kafka_group: str = "fleetwatch-loader"
+    kafka_max_message_bytes: int = Field(default=1_000_000, ge=64 * 1024)
+    kafka_topic_partitions: int = Field(default=6, ge=1)
+    kafka_fast_rebalance: bool = Field(
+        default=False,
+        description="Short session/poll timeouts: faster group joins, less slack for slow batches.",
+    )
+
+    # --- receiver ------------------------------------------------------------------------
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=4318, ge=0, le=65535)
+    grpc_port: int = Field(default=4317, ge=0, le=65535)
+    admin_port: int = Field(default=4320, ge=0, le=65535)
+    max_body_bytes: int = Field(default=16 * MIB, ge=1024)
+    max_inflight_bytes: int = Field(
+        default=256 * MIB, ge=MIB, description="Decoded bytes awaiting durability; past it: 503."
+    )
+    retry_after_seconds: int = Field(default=2, ge=1)
+    auth_tokens: SecretStr = Field(
+        default=SecretStr(""),
+        description="Comma-separated token=tenant pairs. Empty = no authentication.",
+    )
+    auth_tokens_file: Path | None = Field(
+        default=None, description="File of token=tenant lines; merged with auth_tokens."
+    )
+    default_tenant: str = "default"
+
+    # --- loader / batching ---------------------------------------------------------------
+    batch_max_rows: int = Field(default=50_000, ge=1)
+    batch_max_delay_ms: int = Field(default=200, ge=1)
+    dlq_max_ratio: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Halt when more than this share of a batch is bad."
+    )
+
+    # --- detectors and delivery ----------------------------------------------------------
+    policy_file: Path | None = None
+    detector_interval_seconds: float = Field(default=1.0, gt=0)
+
+    data_dir: Path = Path("./fleetwatch-data")
+    log_level: str = "INFO"
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("chdb://", "http://", "https://")):
+            raise ValueError("clickhouse_url must start with chdb://, http:// or https://")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Kafka is configured: one process does everything."""
+        return self.kafka_bootstrap is None
+
+    def tenant_tokens(self) -> dict[str, str]:
+        """token -> tenant id, from ``auth_tokens`` and ``auth_tokens_file``."""
+        lines = self.auth_tokens.get_secret_value().split(",")
+        if self.auth_tokens_file is not None:
+            lines += self.auth_tokens_file.read_text(encoding="utf-8").splitlines()
+        return dict(_parse_token_line(line) for line in lines if line.strip())
+
+
+def _parse_token_line(line: str) -> tuple[str, str]:
+    token, sep, tenant = line.strip().partition("=")
+    if not sep or not token or not tenant:
+        # Never echo the line: it holds a secret.
+        raise ValueError("auth token entries must look like TOKEN=TENANT")
+    return token.strip(), tenant.strip()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings: explicit overrides (from flags) win over the environment."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**clean)  # type: ignore[arg-type]
