@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fleetwatch", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     for flag, kind in _SETTING_FLAGS:
-        common.add_argument(f"--{flag}", type=kind, default=None, help=f"overrides FLEETWATCH_{flag.upper().replace('-', '_')}")
+        env_name = "FLEETWATCH_" + flag.upper().replace("-", "_")
+        common.add_argument(f"--{flag}", type=kind, default=None, help=f"overrides {env_name}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers, common)
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    overrides = {flag.replace("-", "_"): getattr(args, flag.replace("-", "_"), None) for flag, _ in _SETTING_FLAGS}
+    fields = [flag.replace("-", "_") for flag, _ in _SETTING_FLAGS]
+    overrides = {field: getattr(args, field, None) for field in fields}
     return load_settings(**overrides)
 
 

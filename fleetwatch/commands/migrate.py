@@ -6,10 +6,11 @@ import argparse
 
 from collector.migrations import migrate
 from fleetwatch.clickhouse import connect
+from fleetwatch.commands import Subparsers
 from fleetwatch.config import Settings
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(subparsers: Subparsers, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser("migrate", parents=[common], help="apply schema migrations")
     parser.add_argument("--dry-run", action="store_true", help="print the SQL, change nothing")
     parser.set_defaults(handler=run)
@@ -18,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], co
 def run(args: argparse.Namespace, settings: Settings) -> int:
     ran = migrate(connect(settings), dry_run=args.dry_run)
     for migration in ran:
-        print(f"{'would apply' if args.dry_run else 'applied'} {migration.version:04d}_{migration.name}")
+        verb = "would apply" if args.dry_run else "applied"
+        print(f"{verb} {migration.version:04d}_{migration.name}")
         if args.dry_run:
             for statement in migration.statements:
                 print(statement + ";\n")

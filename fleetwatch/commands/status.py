@@ -12,11 +12,12 @@ import sys
 
 import httpx
 
+from fleetwatch.commands import Subparsers
 from fleetwatch.config import Settings
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser("status", parents=[common], help="show the running service's status")
+def register(subparsers: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("status", parents=[common], help="the running service's status")
     parser.set_defaults(handler=run)
 
 

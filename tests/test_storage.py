@@ -1,0 +1,103 @@
+"""Schema, flattening and inserts against the real ClickHouse engine (chDB)."""
+
+from __future__ import annotations
+
+import json
+
+from clickhouse_connect.driver.client import Client
+
+from collector.flatten import Provenance, flatten_request
+from collector.migrations import declared_migrations, migrate, pending, split_statements
+from collector.spans_table import SPAN_COLUMNS
+from collector.writer import insert_spans
+from tests.support.otel import sdk_request
+
+# The Collector clickhouseexporter's otel_traces columns and types (otel-interop reference).
+COLLECTOR_COLUMNS = {
+    "Timestamp": "DateTime64(9)",
+    "TraceId": "String",
+    "SpanId": "String",
+    "ParentSpanId": "String",
+    "TraceState": "String",
+    "SpanName": "LowCardinality(String)",
+    "SpanKind": "LowCardinality(String)",
+    "ServiceName": "LowCardinality(String)",
+    "ResourceAttributes": "Map(LowCardinality(String), String)",
+    "ScopeName": "String",
+    "ScopeVersion": "String",
+    "SpanAttributes": "Map(LowCardinality(String), String)",
+    "Duration": "UInt64",
+    "StatusCode": "LowCardinality(String)",
+    "StatusMessage": "String",
+    "Events.Timestamp": "Array(DateTime64(9))",
+    "Events.Name": "Array(LowCardinality(String))",
+    "Events.Attributes": "Array(Map(LowCardinality(String), String))",
+    "Links.TraceId": "Array(String)",
+    "Links.SpanId": "Array(String)",
+    "Links.TraceState": "Array(String)",
+    "Links.Attributes": "Array(Map(LowCardinality(String), String))",
+}
+
+
+def _live_columns(ch: Client, table: str) -> dict[str, str]:
+    rows = ch.query(
+        "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String}",
+        parameters={"t": table},
+    ).result_rows
+    return {name: kind for name, kind in rows}
+
+
+def test_live_schema_is_collector_compatible(ch: Client) -> None:
+    live = _live_columns(ch, "otel_traces")
+    for name, kind in COLLECTOR_COLUMNS.items():
+        assert live.get(name) == kind, name
+
+
+def test_every_insert_column_exists_in_live_schema(ch: Client) -> None:
+    live = _live_columns(ch, "otel_traces")
+    assert set(SPAN_COLUMNS) <= set(live)
+
+
+def test_migrations_are_recorded_and_idempotent(ch: Client) -> None:
+    assert pending(ch) == []
+    assert migrate(ch) == []
+    versions = [row[0] for row in ch.query("SELECT Version FROM schema_migrations FINAL ORDER BY Version").result_rows]
+    assert versions == [m.version for m in declared_migrations()]
+
+
+def test_split_statements_ignores_comments_and_blank_parts() -> None:
+    assert split_statements("-- a; comment\nSELECT 1;\n\nSELECT 2;\n") == ("SELECT 1", "SELECT 2")
+
+
+def test_flatten_and_insert_round_trip(ch: Client) -> None:
+    request = sdk_request(
+        25,
+        service="svc-x",
+        attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "shell",
+                    "fleet.message.recipients": ("u1", "u2"), "gen_ai.usage.input_tokens": 42},
+        resource_attributes={"gen_ai.agent.id": "agent-7"},
+    )
+    columns = flatten_request(request, tenant="acme", provenance=Provenance("otlp_spans", 3, 99))
+    assert insert_spans(ch, columns, dedup_token="otlp_spans-3-99-99") == 25
+    row = ch.query(
+        "SELECT count(), any(TenantId), any(AgentId), any(Operation), any(ToolName), "
+        "any(InputTokens), any(SpanAttributes['fleet.message.recipients']), any(KafkaPartition), "
+        "any(SpanKind), any(StatusCode), uniqExact(SpanAttributes['test.seq']) FROM otel_traces"
+    ).result_rows[0]
+    assert row[:6] == (25, "acme", "agent-7", "execute_tool", "shell", 42)
+    assert json.loads(row[6]) == ["u1", "u2"]
+    assert row[7:] == (3, "SPAN_KIND_INTERNAL", "STATUS_CODE_UNSET", 25)
+
+
+def test_same_dedup_token_inserts_once(ch: Client) -> None:
+    columns = flatten_request(sdk_request(10), tenant="t")
+    insert_spans(ch, columns, dedup_token="tok-1")
+    insert_spans(ch, columns, dedup_token="tok-1")
+    insert_spans(ch, columns, dedup_token="tok-2")
+    assert ch.query("SELECT count() FROM otel_traces").result_rows[0][0] == 20
+
+
+def test_trace_id_companion_table_is_filled(ch: Client) -> None:
+    insert_spans(ch, flatten_request(sdk_request(5), tenant="t"))
+    traces = ch.query("SELECT uniqExact(TraceId) FROM otel_traces").result_rows[0][0]
+    assert ch.query("SELECT uniqExact(TraceId) FROM otel_traces_trace_id_ts").result_rows[0][0] == traces
