@@ -1,0 +1,124 @@
+"""The embedded default's transport: a bounded in-process queue feeding a ClickHouse writer.
+
+Same promise as the Kafka path: a client's export is answered only after its spans are written.
+One writer thread batches requests by rows and delay, so many small exports become few inserts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.client import Client
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from collector.errors import Overloaded
+from collector.flatten import flatten_request
+from collector.spans_table import empty_columns
+from collector.stats import IngestStats
+from collector.writer import insert_spans
+
+log = logging.getLogger(__name__)
+
+_INSERT_ATTEMPTS = 3
+
+
+@dataclass
+class _Pending:
+    request: ExportTraceServiceRequest
+    spans: int
+    done: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
+
+
+class EmbeddedSink:
+    def __init__(
+        self, client_factory: Callable[[], Client], *, batch_max_rows: int,
+        batch_max_delay_ms: int, retry_after: int, stats: IngestStats,
+    ) -> None:
+        self._client_factory = client_factory
+        self._max_rows = batch_max_rows
+        self._max_delay = batch_max_delay_ms / 1000
+        self._retry_after = retry_after
+        self._stats = stats
+        # Bounded by the receiver's InflightLimiter (bytes), not by item count.
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="embedded-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    async def submit(self, request: ExportTraceServiceRequest, spans: int) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Pending(request, spans, done, loop))
+        await done
+
+    def _run(self) -> None:
+        client = self._client_factory()
+        stopping = False
+        while not stopping:
+            batch, stopping = self._collect()
+            if batch:
+                self._write(client, batch)
+
+    def _collect(self) -> tuple[list[_Pending], bool]:
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        batch, rows = [first], first.spans
+        deadline = time.monotonic() + self._max_delay
+        while rows < self._max_rows:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+            rows += item.spans
+        return batch, False
+
+    def _write(self, client: Client, batch: list[_Pending]) -> None:
+        columns = empty_columns()
+        for item in batch:
+            flatten_request(item.request, into=columns)
+        error = self._insert_with_retries(client, columns, f"embedded-{uuid.uuid4().hex}")
+        for item in batch:
+            item.loop.call_soon_threadsafe(_settle, item.done, error)
+
+    def _insert_with_retries(
+        self, client: Client, columns: dict[str, list[object]], token: str
+    ) -> Exception | None:
+        for attempt in range(_INSERT_ATTEMPTS):
+            try:
+                self._stats.stored(insert_spans(client, columns, dedup_token=token))
+                return None
+            except Exception as error:  # noqa: BLE001 - any storage failure is reported back
+                self._stats.store_failures += 1
+                self._stats.last_error = f"{type(error).__name__}: {str(error)[:300]}"
+                log.warning("insert failed (attempt %d): %s", attempt + 1, self._stats.last_error)
+                time.sleep(0.2 * (attempt + 1))
+        return Overloaded("storage unavailable; retry later", self._retry_after)
+
+
+def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
+    if done.cancelled():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

@@ -1,0 +1,48 @@
+"""What both receivers (HTTP and gRPC) do with a decoded request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from collector.limiter import InflightLimiter
+from collector.sink import SpanSink
+from collector.stats import IngestStats
+from collector.tenancy import Authenticator, stamp_tenant
+from collector.validate import drop_invalid_spans
+
+# A span must fit in one Kafka message with room for its resource and scope.
+_SPAN_HEADROOM = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    accepted: int
+    rejected: int
+    message: str
+
+
+class Ingestor:
+    def __init__(self, sink: SpanSink, authenticator: Authenticator, limiter: InflightLimiter,
+                 stats: IngestStats, max_message_bytes: int) -> None:
+        self.sink = sink
+        self.authenticator = authenticator
+        self.limiter = limiter
+        self.stats = stats
+        self._max_span_bytes = max_message_bytes - _SPAN_HEADROOM
+
+    def tenant_for(self, authorization: str | None) -> str:
+        return self.authenticator.tenant_for(authorization)
+
+    async def export(self, request: ExportTraceServiceRequest, tenant: str, size: int) -> ExportOutcome:
+        """Validate, stamp the tenant, and return once the accepted spans are durable."""
+        validation = drop_invalid_spans(request, self._max_span_bytes)
+        if validation.accepted:
+            stamp_tenant(request, tenant)
+            with self.limiter.hold(size):
+                await self.sink.submit(request, validation.accepted)
+        self.stats.requests += 1
+        self.stats.spans_accepted += validation.accepted
+        self.stats.spans_rejected += validation.rejected
+        return ExportOutcome(validation.accepted, validation.rejected, validation.message)

@@ -1,0 +1,68 @@
+"""Produce accepted requests to Kafka (``otlp_spans``, otlp_proto) and wait for acks=all."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future as ThreadFuture
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from collector.errors import Overloaded
+from collector.kafka_config import producer_config
+from collector.split import split_request
+from collector.stats import IngestStats
+from fleetwatch.config import Settings
+
+
+class KafkaSink:
+    def __init__(self, settings: Settings, stats: IngestStats) -> None:
+        self._settings = settings
+        self._stats = stats
+        self._producer: KafkaProducer | None = None
+
+    def start(self) -> None:
+        self._producer = KafkaProducer(**producer_config(self._settings))
+
+    def stop(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+            self._producer = None
+
+    async def submit(self, request: ExportTraceServiceRequest, spans: int) -> None:
+        payloads = split_request(request, self._settings.kafka_max_message_bytes)
+        loop = asyncio.get_running_loop()
+        # send() can block (metadata, full buffer) for up to max_block_ms: keep it off the loop.
+        acked = await loop.run_in_executor(None, self._produce, payloads)
+        try:
+            await asyncio.wrap_future(acked)
+        except KafkaError as error:
+            self._stats.store_failures += 1
+            self._stats.last_error = f"{type(error).__name__}: {error}"
+            raise Overloaded("Kafka unavailable; retry later", self._settings.retry_after_seconds) from error
+        self._stats.stored(spans)
+
+    def _produce(self, payloads: list[bytes]) -> ThreadFuture[None]:
+        assert self._producer is not None, "KafkaSink.start() was not called"
+        everything: ThreadFuture[None] = ThreadFuture()
+        remaining = [len(payloads)]
+        try:
+            sends = [self._producer.send(self._settings.kafka_topic, value=p) for p in payloads]
+        except KafkaError as error:
+            everything.set_exception(error)
+            return everything
+
+        def settled(_: object) -> None:
+            remaining[0] -= 1
+            if remaining[0] == 0 and not everything.done():
+                everything.set_result(None)
+
+        def failed(error: Exception) -> None:
+            if not everything.done():
+                everything.set_exception(error)
+
+        for send in sends:
+            send.add_callback(settled)
+            send.add_errback(failed)
+        return everything

@@ -1,0 +1,67 @@
+"""One poll's worth of Kafka records, decoded and flattened, with its offset ranges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from kafka.structs import TopicPartition
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from collector.decode import decode_json, decode_protobuf
+from collector.dlq import PoisonMessage
+from collector.errors import MalformedRequest
+from collector.flatten import Provenance, flatten_request, row_count
+from collector.spans_table import SpanColumns, empty_columns
+
+
+@dataclass
+class LoadBatch:
+    columns: SpanColumns = field(default_factory=empty_columns)
+    # partition -> (first offset, last offset) seen in this batch, bad messages included
+    ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
+    poison: list[PoisonMessage] = field(default_factory=list)
+    good: int = 0
+
+    @property
+    def rows(self) -> int:
+        return row_count(self.columns)
+
+    def dedup_token(self) -> str:
+        """Rebuilt identically when the same offsets are retried, as ClickHouse requires."""
+        parts = sorted(f"{tp.topic}:{tp.partition}:{lo}-{hi}" for tp, (lo, hi) in self.ranges.items())
+        return ",".join(parts)
+
+
+def build_batch(records: Mapping[TopicPartition, Iterable[object]]) -> LoadBatch:
+    batch = LoadBatch()
+    for tp, messages in records.items():
+        for message in messages:
+            _add(batch, tp, message)
+    return batch
+
+
+def decode_message(value: bytes | None) -> ExportTraceServiceRequest:
+    """otlp_proto (fleetwatch's and the Collector's default) or otlp_json."""
+    if not value:
+        raise MalformedRequest("empty message value")
+    request = decode_json(value) if value[:1] == b"{" else decode_protobuf(value)
+    # Protobuf parsing is lenient: arbitrary bytes can parse as unknown fields. A message that
+    # carries bytes but no spans is not something any OTLP producer sends.
+    if not any(ss.spans for rs in request.resource_spans for ss in rs.scope_spans):
+        raise MalformedRequest("message holds no spans")
+    return request
+
+
+def _add(batch: LoadBatch, tp: TopicPartition, message: object) -> None:
+    offset: int = message.offset  # type: ignore[attr-defined]
+    value: bytes | None = message.value  # type: ignore[attr-defined]
+    lo, _ = batch.ranges.get(tp, (offset, offset))
+    batch.ranges[tp] = (min(lo, offset), offset)
+    try:
+        request = decode_message(value)
+    except MalformedRequest as error:
+        batch.poison.append(PoisonMessage(tp.topic, tp.partition, offset, value or b"", str(error)))
+        return
+    flatten_request(request, provenance=Provenance(tp.topic, tp.partition, offset), into=batch.columns)
+    batch.good += 1

@@ -1,0 +1,201 @@
+"""``fleetwatch ingest``: the Kafka -> ClickHouse loader (one consumer-group member).
+
+The chain per poll: decode -> dead-letter the poison -> insert -> commit. Offsets are committed
+only after the insert succeeded. Exactly-once into ClickHouse comes from two things together:
+
+- every insert carries ``insert_deduplication_token`` built from its offset ranges, so a retry of
+  the same batch (ours or clickhouse-connect's) is dropped by ClickHouse;
+- every row keeps its Kafka partition and offset, and when a partition is assigned the loader
+  seeks past the highest offset already stored. A crash between insert and commit therefore
+  re-reads nothing that is already in ClickHouse, whatever batch boundaries come next time.
+
+While ClickHouse is down the loader pauses its partitions, keeps its group membership alive,
+retries the same batch with backoff, and commits nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from clickhouse_connect.driver.client import Client
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from collector.dlq import DeadLetters
+from collector.kafka_config import consumer_config, producer_config
+from collector.load_batch import LoadBatch, build_batch
+from collector.stats import IngestStats
+from collector.stored_offsets import stored_offsets
+from collector.writer import insert_spans
+from fleetwatch.config import Settings
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF = 10.0
+
+
+class BatchAbandoned(Exception):
+    """The batch's partitions were revoked mid-retry; their new owner will load them."""
+
+
+class KafkaLoader:
+    def __init__(self, settings: Settings, client_factory: Callable[[], Client],
+                 stats: IngestStats) -> None:
+        self._settings = settings
+        self._client_factory = client_factory
+        self.stats = stats
+        self._consumer: KafkaConsumer | None = None
+        self._client: Client | None = None
+        self._dead_letters: DeadLetters | None = None
+        self._unverified: set[TopicPartition] = set()
+        self._revoked = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self) -> None:
+        self._client = self._client_factory()
+        producer = KafkaProducer(**producer_config(self._settings))
+        self._dead_letters = DeadLetters(
+            producer, self._settings.kafka_dlq_topic, self._settings.dlq_max_ratio
+        )
+        self._consumer = KafkaConsumer(**consumer_config(self._settings))
+        self._consumer.subscribe([self._settings.kafka_topic], listener=_Listener(self))
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None
+
+    def run(self, stop: threading.Event) -> None:
+        self.open()
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    # -- one poll ---------------------------------------------------------------------------
+    def step(self, timeout_ms: int = 500) -> int:
+        """Poll once and load what came; returns the number of rows stored."""
+        consumer = self._require_consumer()
+        self._verify_assigned()
+        records = consumer.poll(timeout_ms=timeout_ms)
+        if not records:
+            return 0
+        self._revoked = False
+        batch = build_batch(records)
+        assert self._dead_letters is not None
+        self._dead_letters.observe(batch.good, len(batch.poison))
+        self._dead_letters.route(batch.poison)
+        try:
+            self._store(batch)
+        except BatchAbandoned:
+            log.info("rebalance during retry: abandoned batch %s", batch.dedup_token())
+            return 0
+        self._commit(batch)
+        return batch.rows
+
+    def _store(self, batch: LoadBatch) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self.stats.stored(insert_spans(self._require_client(), batch.columns, batch.dedup_token()))
+                return
+            except Exception as error:  # noqa: BLE001 - storage outage: retry, never skip
+                self._note_failure(error)
+            self._wait_paused(batch.ranges, delay)
+            delay = min(delay * 2, _MAX_BACKOFF)
+
+    def _wait_paused(self, ranges: Iterable[TopicPartition], delay: float) -> None:
+        consumer = self._require_consumer()
+        held = list(ranges)
+        consumer.pause(*consumer.assignment())
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline:
+            # Polling keeps group membership alive; paused partitions return nothing.
+            for tp, messages in consumer.poll(timeout_ms=100).items():
+                consumer.seek(tp, messages[0].offset)  # never skip what we did not load
+            if self._revoked or not set(held) <= consumer.assignment():
+                raise BatchAbandoned()
+        consumer.resume(*consumer.assignment())
+
+    def _commit(self, batch: LoadBatch) -> None:
+        offsets = {tp: OffsetAndMetadata(hi + 1, "", -1) for tp, (_, hi) in batch.ranges.items()}
+        try:
+            self._require_consumer().commit(offsets=offsets)
+        except CommitFailedError as error:
+            # The rows are stored; the partition's next owner seeks past them (see module doc).
+            log.warning("commit failed after a rebalance: %s", error)
+
+    # -- partition assignment ---------------------------------------------------------------
+    def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._unverified |= assigned
+        self._verify_assigned()
+
+    def on_revoked(self) -> None:
+        self._revoked = True
+        self._unverified.clear()
+
+    def _verify_assigned(self) -> None:
+        """Seek each newly assigned partition past what ClickHouse already holds."""
+        if not self._unverified:
+            return
+        consumer = self._require_consumer()
+        pending = sorted(self._unverified & consumer.assignment())
+        try:
+            stored = stored_offsets(self._require_client(), self._settings.kafka_topic, pending)
+        except Exception as error:  # noqa: BLE001 - keep them paused until ClickHouse answers
+            self._note_failure(error)
+            consumer.pause(*pending)
+            return
+        for tp in pending:
+            committed = consumer.committed(tp)
+            if tp.partition in stored and (committed is None or committed <= stored[tp.partition]):
+                consumer.seek(tp, stored[tp.partition] + 1)
+        consumer.resume(*pending)
+        self._unverified.clear()
+
+    # -- helpers ----------------------------------------------------------------------------
+    def lag(self) -> int | None:
+        consumer = self._consumer
+        if consumer is None:
+            return None
+        total = 0
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                return None
+            total += max(0, high - consumer.position(tp))
+        return total
+
+    def _note_failure(self, error: BaseException) -> None:
+        self.stats.store_failures += 1
+        self.stats.last_error = f"{type(error).__name__}: {str(error)[:300]}"
+        log.warning("ClickHouse unavailable, retrying: %s", self.stats.last_error)
+
+    def _require_consumer(self) -> KafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("KafkaLoader.open() was not called")
+        return self._consumer
+
+    def _require_client(self) -> Client:
+        if self._client is None:
+            raise RuntimeError("KafkaLoader.open() was not called")
+        return self._client
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loader: KafkaLoader) -> None:
+        self._loader = loader
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._loader.on_revoked()
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._loader.on_assigned(set(assigned))
+
+

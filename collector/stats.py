@@ -1,0 +1,30 @@
+"""Counters the admin endpoint reports (`fleetwatch status`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class IngestStats:
+    requests: int = 0
+    spans_accepted: int = 0
+    spans_rejected: int = 0
+    requests_refused: dict[str, int] = field(default_factory=dict)
+    spans_stored: int = 0
+    batches_stored: int = 0
+    store_failures: int = 0
+    last_store_unix: float | None = None
+    last_error: str | None = None
+
+    def refused(self, reason: str) -> None:
+        self.requests_refused[reason] = self.requests_refused.get(reason, 0) + 1
+
+    def stored(self, spans: int) -> None:
+        self.spans_stored += spans
+        self.batches_stored += 1
+        self.last_store_unix = time.time()
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)

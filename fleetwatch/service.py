@@ -1,0 +1,193 @@
+"""A fleetwatch process: the roles it runs, their start-up and shut-down.
+
+Roles: ``receiver`` (OTLP/HTTP + OTLP/gRPC into the sink: Kafka when configured, otherwise the
+embedded writer straight into ClickHouse), ``loader`` (Kafka -> ClickHouse), ``detectors``
+(detector engine and alert delivery workers). The embedded default runs receiver and detectors
+in one process, because chDB allows one process per data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from functools import partial
+
+from aiohttp import web
+from clickhouse_connect.driver.client import Client
+from grpc import aio
+
+from collector.admin import admin_app
+from collector.embedded_sink import EmbeddedSink
+from collector.ingestor import Ingestor
+from collector.kafka_sink import KafkaSink
+from collector.kafka_topics import ensure_topics
+from collector.limiter import InflightLimiter
+from collector.loader import KafkaLoader
+from collector.migrations import migrate
+from collector.receiver_grpc import GrpcReceiver
+from collector.receiver_http import HttpReceiver
+from collector.sink import SpanSink
+from collector.stats import IngestStats
+from collector.tenancy import Authenticator
+from fleetwatch.clickhouse import connect
+from fleetwatch.config import Settings
+from fleetwatch.workers import PeriodicWorker, Worker, WorkerSpec, worker_specs
+
+log = logging.getLogger(__name__)
+
+RECEIVER, LOADER, DETECTORS = "receiver", "loader", "detectors"
+
+
+class Service:
+    def __init__(self, settings: Settings, roles: set[str]) -> None:
+        self.settings = settings
+        self.roles = roles
+        self.stats = IngestStats()
+        self.http_port: int | None = None
+        self.grpc_port: int | None = None
+        self.admin_port: int | None = None
+        self.failure: BaseException | None = None
+        self._runners: list[web.AppRunner] = []
+        self._grpc: aio.Server | None = None
+        self._sink: SpanSink | None = None
+        self._loader: KafkaLoader | None = None
+        self._loader_stop = threading.Event()
+        self._loader_thread: threading.Thread | None = None
+        self._workers: list[PeriodicWorker] = []
+        self.failed = asyncio.Event()
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+
+    def client(self) -> Client:
+        """A new ClickHouse client (one per thread; chDB shares the engine in-process)."""
+        return connect(self.settings)
+
+    async def start(self) -> None:
+        self._event_loop = asyncio.get_running_loop()
+        if self.settings.embedded or self.settings.clickhouse_url.startswith("chdb://"):
+            migrate(self.client())  # the embedded default migrates itself at start-up
+        if not self.settings.embedded:
+            ensure_topics(self.settings)
+        if RECEIVER in self.roles:
+            await self._start_receiver()
+        if LOADER in self.roles:
+            self._start_loader()
+        if DETECTORS in self.roles:
+            self._start_workers()
+        await self._start_admin()
+        log.info("fleetwatch up: %s", self.endpoints())
+
+    async def stop(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.stop(grace=5)
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        if self._sink is not None:
+            self._sink.stop()
+        self._loader_stop.set()
+        if self._loader_thread is not None:
+            self._loader_thread.join(timeout=30)
+        for worker in self._workers:
+            worker.stop()
+
+    def endpoints(self) -> dict[str, str]:
+        host = self.settings.http_host
+        found = {"admin": f"http://127.0.0.1:{self.admin_port}/status"}
+        if self.http_port is not None:
+            found["otlp_http"] = f"http://{host}:{self.http_port}/v1/traces"
+            found["otlp_grpc"] = f"{host}:{self.grpc_port}"
+        return found
+
+    def status(self) -> dict[str, object]:
+        return {
+            "roles": sorted(self.roles),
+            "mode": "embedded" if self.settings.embedded else "kafka",
+            "endpoints": self.endpoints(),
+            "ingest": self.stats.as_dict(),
+            "loader_lag": self._loader.lag() if self._loader else None,
+            "workers": {w.name: {"runs": w.runs, "last_error": w.last_error} for w in self._workers},
+            "failure": None if self.failure is None else str(self.failure),
+        }
+
+    # -- roles ------------------------------------------------------------------------------
+    async def _start_receiver(self) -> None:
+        s = self.settings
+        self._sink = self._make_sink()
+        self._sink.start()
+        auth = Authenticator(s.tenant_tokens(), s.default_tenant)
+        limiter = InflightLimiter(s.max_inflight_bytes, s.retry_after_seconds)
+        ingestor = Ingestor(self._sink, auth, limiter, self.stats, s.kafka_max_message_bytes)
+        reads = max(4, s.max_inflight_bytes // s.max_body_bytes)
+        http = HttpReceiver(ingestor, s.max_body_bytes, reads)
+        self.http_port = await self._serve(http.app(), s.http_host, s.http_port)
+        self._grpc = GrpcReceiver(ingestor, s.max_body_bytes).server()
+        self.grpc_port = self._grpc.add_insecure_port(f"{s.http_host}:{s.grpc_port}")
+        await self._grpc.start()
+
+    def _make_sink(self) -> SpanSink:
+        s = self.settings
+        if not s.embedded:
+            return KafkaSink(s, self.stats)
+        return EmbeddedSink(
+            self.client, batch_max_rows=s.batch_max_rows, batch_max_delay_ms=s.batch_max_delay_ms,
+            retry_after=s.retry_after_seconds, stats=self.stats,
+        )
+
+    def _start_loader(self) -> None:
+        self._loader = KafkaLoader(self.settings, self.client, self.stats)
+        self._loader_thread = threading.Thread(target=self._run_loader, name="loader", daemon=True)
+        self._loader_thread.start()
+
+    def _run_loader(self) -> None:
+        assert self._loader is not None
+        try:
+            self._loader.run(self._loader_stop)
+        except BaseException as error:  # noqa: BLE001 - reported, then the process exits non-zero
+            log.exception("loader stopped")
+            self._fail(error)
+
+    def _start_workers(self) -> None:
+        for spec in worker_specs():
+            if spec.enabled(self.settings):
+                make = partial(_make_worker, spec, self.settings, self.client)
+                worker = PeriodicWorker(spec.name, make, self.settings.detector_interval_seconds)
+                worker.start()
+                self._workers.append(worker)
+
+    async def _start_admin(self) -> None:
+        self.admin_port = await self._serve(admin_app(self.status), "127.0.0.1", self.settings.admin_port)
+
+    async def _serve(self, app: web.Application, host: str, port: int) -> int:
+        # auto_decompress off: the receiver inflates bodies itself, with a bound (gzip bombs).
+        runner = web.AppRunner(app, auto_decompress=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        self._runners.append(runner)
+        bound: int = runner.addresses[-1][1]
+        return bound
+
+    def _fail(self, error: BaseException) -> None:
+        self.failure = error
+        if self._event_loop is not None:
+            self._event_loop.call_soon_threadsafe(self.failed.set)
+
+
+def _make_worker(spec: WorkerSpec, settings: Settings, client: Callable[[], Client]) -> Worker:
+    # Built on the worker's own thread, with its own client.
+    return spec.make(settings, client())
+
+
+async def run_until_signalled(service: Service) -> int:
+    """Start, wait for SIGINT/SIGTERM (or a fatal failure), stop. Returns the exit code."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start()
+    done = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(service.failed.wait())}
+    await asyncio.wait(done, return_when=asyncio.FIRST_COMPLETED)
+    await service.stop()
+    return 3 if service.failure is not None else 0

@@ -1,0 +1,66 @@
+"""Background workers (detectors, alert delivery) run inside a service process.
+
+A worker is anything with ``run_once() -> int``; a thread calls it every interval. Factories are
+listed explicitly; each returns None when its feature is not configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from clickhouse_connect.driver.client import Client
+
+from fleetwatch.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Worker(Protocol):
+    def run_once(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    name: str
+    enabled: Callable[[Settings], bool]
+    make: Callable[[Settings, Client], Worker]
+
+
+def worker_specs() -> list[WorkerSpec]:
+    """The workers a ``detectors`` role runs, in order (detect, then deliver)."""
+    return []
+
+
+class PeriodicWorker:
+    """Calls ``run_once`` every ``interval`` seconds on its own thread and client."""
+
+    def __init__(self, name: str, make: Callable[[], Worker], interval: float) -> None:
+        self.name = name
+        self._make = make
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"worker-{name}", daemon=True)
+        self.runs = 0
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        worker = self._make()
+        while not self._stop.is_set():
+            try:
+                worker.run_once()
+                self.runs += 1
+            except Exception as error:  # noqa: BLE001 - a failing worker must not kill the service
+                self.last_error = f"{type(error).__name__}: {str(error)[:300]}"
+                log.exception("worker %s failed; retrying next interval", self.name)
+            self._stop.wait(self._interval)
