@@ -50,6 +50,7 @@ class Service:
         self.grpc_port: int | None = None
         self.admin_port: int | None = None
         self.failure: BaseException | None = None
+        self.ingestor: Ingestor | None = None
         self._runners: list[web.AppRunner] = []
         self._grpc: aio.Server | None = None
         self._sink: SpanSink | None = None
@@ -118,7 +119,7 @@ class Service:
         self._sink.start()
         auth = Authenticator(s.tenant_tokens(), s.default_tenant)
         limiter = InflightLimiter(s.max_inflight_bytes, s.retry_after_seconds)
-        ingestor = Ingestor(self._sink, auth, limiter, self.stats, s.kafka_max_message_bytes)
+        self.ingestor = ingestor = Ingestor(self._sink, auth, limiter, self.stats, s.kafka_max_message_bytes)
         reads = max(4, s.max_inflight_bytes // s.max_body_bytes)
         http = HttpReceiver(ingestor, s.max_body_bytes, reads)
         self.http_port = await self._serve(http.app(), s.http_host, s.http_port)
