@@ -71,6 +71,20 @@ class Settings(BaseSettings):
     # --- detectors and delivery ----------------------------------------------------------
     policy_file: Path | None = None
     detector_interval_seconds: float = Field(default=1.0, gt=0)
+    # --- detector engine (detectors/, issue 4) ---
+    detector_allowed_lateness_seconds: float = Field(
+        default=1.0, ge=0, description="Event time a window stays open for late spans."
+    )
+    detector_late_horizon_seconds: float = Field(
+        default=3600.0, gt=0, description="Spans older than this behind the watermark are ignored."
+    )
+    detector_max_clock_skew_seconds: float = Field(
+        default=300.0, gt=0, description="Spans stamped further than this past ingest time do not move the watermark."
+    )
+    detector_max_windows_per_tick: int = Field(default=64, ge=1)
+    detector_update_interval_seconds: float = Field(
+        default=60.0, ge=0, description="Least event time between updates of a growing incident."
+    )
 
     data_dir: Path = Path("./fleetwatch-data")
     log_level: str = "INFO"
