@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fleetwatch.commands.serve",
     "fleetwatch.commands.migrate",
     "fleetwatch.commands.status",
+    "fleetwatch.commands.webhooks",
 )
 
 # Flags shared by every subcommand; each maps onto the Settings field of the same name.

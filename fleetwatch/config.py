@@ -86,6 +86,26 @@ class Settings(BaseSettings):
         default=60.0, ge=0, description="Least event time between updates of a growing incident."
     )
 
+    # --- webhook delivery (detectors/delivery, docs/webhooks.md) -------------------------
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Allow loopback, private and link-local webhook targets (SSRF guard off).",
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_max_concurrency: int = Field(default=8, ge=1, le=256)
+    webhook_batch_size: int = Field(default=100, ge=1, le=10_000)
+    webhook_max_attempts: int = Field(default=15, ge=1, le=100)
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_jitter: float = Field(default=0.5, ge=0.0, le=1.0)
+    webhook_retry_after_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    webhook_alert_lookback_seconds: float = Field(
+        default=24 * 3600.0, gt=0, description="At start-up, alerts this recent are (re)checked."
+    )
+    webhook_alert_overlap_seconds: float = Field(
+        default=300.0, ge=0, description="Re-read window for alert rows written late."
+    )
+
     data_dir: Path = Path("./fleetwatch-data")
     log_level: str = "INFO"
 

@@ -1,0 +1,179 @@
+"""Helpers for the webhook tests (no tests here): a real HTTP receiver on loopback, alert rows
+written straight into the ``alerts`` table, and a clock the tests move by hand."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from clickhouse_connect.driver.client import Client
+from pydantic import SecretStr
+
+from detectors.delivery.signing import generate_secret
+from detectors.delivery.subscriptions import Filters, Subscription, save_subscription
+from fleetwatch.config import Settings
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    delay_seconds: float = 0.0
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on 127.0.0.1. Replies come from ``script[path]`` in order (then 200)."""
+
+    script: dict[str, list[Reply]] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    def url(self, path: str = "/hook") -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.server_address[1])
+
+    def on(self, path: str, *replies: Reply) -> None:
+        with self.lock:
+            self.script.setdefault(path, []).extend(replies)
+
+    def at(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.path == path]
+
+    def _next_reply(self, path: str) -> Reply:
+        with self.lock:
+            queue = self.script.get(path, [])
+            return queue.pop(0) if queue else Reply()
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("content-length", "0"))
+        body = handler.rfile.read(length)
+        with self.lock:
+            headers = {k.lower(): v for k, v in handler.headers.items()}
+            self.received.append(Received(handler.path, headers, body))
+        reply = self._next_reply(handler.path)
+        time.sleep(reply.delay_seconds)
+        handler.send_response(reply.status)
+        for name, value in reply.headers:
+            handler.send_header(name, value)
+        handler.send_header("content-length", "0")
+        handler.end_headers()
+
+
+def start_receiver() -> Receiver:
+    receiver = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server naming
+            receiver.handle(self)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    receiver.server = server
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return receiver
+
+
+def running_receiver() -> Iterator[Receiver]:
+    receiver = start_receiver()
+    yield receiver
+    assert receiver.server is not None
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+class ManualClock:
+    """Starts at the real time (receivers check webhook-timestamp against it) and moves only
+    when told, so retry schedules are tested without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def fast_settings(settings: Settings, **overrides: object) -> Settings:
+    """Loopback receivers allowed, short timeouts and delays."""
+    values: dict[str, object] = {
+        "webhook_allow_private_targets": True,
+        "webhook_timeout_seconds": 2.0,
+        "webhook_retry_base_seconds": 10.0,
+        "webhook_retry_max_seconds": 600.0,
+        "webhook_max_attempts": 5,
+    }
+    values.update(overrides)
+    return settings.model_copy(update=values)
+
+
+_ALERT_COLUMNS = (
+    "AlertId", "Version", "Detector", "Severity", "Status", "TenantId", "Agents", "Principals",
+    "WindowStart", "WindowEnd", "FirstSeen", "UpdatedAt", "Score", "Title", "Explanation",
+    "EvidenceTraceIds", "EvidenceSpanIds", "Labels",
+)
+
+
+def insert_alert(
+    ch: Client,
+    *,
+    alert_id: str | None = None,
+    version: int = 1,
+    detector: str = "loop",
+    severity: str = "high",
+    status: str = "firing",
+    tenant: str = "acme",
+    agents: tuple[str, ...] = ("ash", "flux"),
+    updated_at: datetime | None = None,
+) -> str:
+    """Write one alert version the way the detectors engine does; returns its AlertId."""
+    alert_id = alert_id or f"al_{uuid.uuid4().hex[:10]}"
+    now = updated_at or datetime.now(UTC)
+    row = [
+        alert_id, version, detector, severity, status, tenant, list(agents), ["alice"],
+        now, now, now, now, 0.93, f"{detector} between agents", "ash and flux repeat a turn",
+        ["trace1"], ["span1"], {"team": "blue"},
+    ]
+    ch.insert("alerts", [row], column_names=_ALERT_COLUMNS)
+    return alert_id
+
+
+def subscribe(
+    ch: Client,
+    url: str,
+    *,
+    name: str = "ops",
+    payload_format: str = "fleetwatch",
+    filters: Filters | None = None,
+    secrets: tuple[SecretStr, ...] | None = None,
+) -> Subscription:
+    return save_subscription(ch, Subscription(
+        subscription_id=f"sub_{uuid.uuid4().hex[:8]}", name=name, url=url,
+        secrets=secrets or (generate_secret(),), payload_format=payload_format,
+        filters=filters or Filters(),
+        created_at=datetime.now(UTC).replace(microsecond=0),
+    ))
