@@ -106,6 +106,32 @@ class Settings(BaseSettings):
         default=300.0, ge=0, description="Re-read window for alert rows written late."
     )
 
+    # --- grafana (dashboards/, `fleetwatch grafana sync`, annotation publisher) ------------
+    grafana_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Grafana base URL (http[s]://host:port[/subpath]); unset = no Grafana.",
+    )
+    grafana_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Service-account token; empty = basic auth from user:password in the URL.",
+    )
+    grafana_folder: str = Field(default="fleetwatch", min_length=1, max_length=140)
+    grafana_clickhouse_url: str | None = Field(
+        default=None,
+        description="ClickHouse as Grafana reaches it: http[s]://host:port or "
+        "clickhouse[s]://host:port (native); unset = clickhouse_url when that is a server.",
+    )
+    grafana_clickhouse_user: str | None = Field(
+        default=None, description="Read-only user for the datasource; unset = clickhouse_user."
+    )
+    grafana_clickhouse_password: SecretStr | None = Field(
+        default=None, description="Its password; unset = clickhouse_password."
+    )
+    grafana_annotation_batch: int = Field(
+        default=200, ge=1, le=10_000, description="Alert versions pushed per publisher run."
+    )
+
     data_dir: Path = Path("./fleetwatch-data")
     log_level: str = "INFO"
 
