@@ -48,7 +48,14 @@ def after_attempt(
     if outcome.kind in ("gone", "refused") or policy.exhausted(attempts):
         return replace(done, state=FAILED)
     delay = policy.next_delay(attempts, outcome.retry_after, rng)
-    return replace(done, state=PENDING, next_attempt_at=now + timedelta(seconds=delay))
+    return replace(done, state=PENDING, next_attempt_at=_ceil_millis(now, delay))
+
+
+def _ceil_millis(now: datetime, delay: float) -> datetime:
+    # The outbox stores milliseconds and truncates; rounding up keeps "not before" true.
+    when = now + timedelta(seconds=delay)
+    extra = when.microsecond % 1000
+    return when + timedelta(microseconds=1000 - extra) if extra else when
 
 
 def receiver_unavailable(outcome: Outcome) -> bool:

@@ -22,6 +22,7 @@ from detectors.delivery.subscriptions import Subscription
 from detectors.delivery.targets import (
     Resolver,
     TargetRefused,
+    TargetUnresolved,
     display_url,
     target_url,
     vetted_addresses,
@@ -75,6 +76,8 @@ async def attempt(
         log.warning("webhook %s to %s refused: %s", message.message_id,
                     display_url(subscription.url), refused)
         return Outcome("refused", error=f"target refused: {refused}")
+    except TargetUnresolved as unresolved:
+        return Outcome("retry", error=str(unresolved))
     except TimeoutError:
         return Outcome("retry", error=f"timed out after {config.timeout_seconds:g}s")
     except httpx.HTTPError as error:

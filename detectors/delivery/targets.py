@@ -28,6 +28,10 @@ class TargetRefused(Exception):
     """The target is not allowed; no connection was attempted."""
 
 
+class TargetUnresolved(Exception):
+    """The target's name did not resolve (maybe for now): worth retrying."""
+
+
 def target_url(url: str) -> httpx.URL:
     """Parse a subscription URL: http(s) with a host; raises TargetRefused otherwise."""
     try:
@@ -55,10 +59,10 @@ def forbidden_reason(address: IPAddress) -> str | None:
         return forbidden_reason(embedded)
     checks = (
         ("loopback", address.is_loopback),
-        ("link-local", address.is_link_local),
-        ("private", address.is_private),
-        ("multicast", address.is_multicast),
         ("unspecified", address.is_unspecified),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
         ("reserved", address.is_reserved),
         ("non-global", not address.is_global),
     )
@@ -93,20 +97,21 @@ async def vetted_addresses(url: httpx.URL, allow_private: bool, resolve: Resolve
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         ipaddress.ip_address(host)
-        found = [host]
+        found, how = [host], "is"
     except ValueError:
+        how = "resolves to"
         try:
             found = await resolve(host, port)
         except OSError as error:
-            raise TargetRefused(f"cannot resolve {host}: {error.strerror or error}") from None
+            raise TargetUnresolved(f"cannot resolve {host}: {error.strerror or error}") from None
     addresses = list(dict.fromkeys(str(ipaddress.ip_address(a.split("%")[0])) for a in found))
     if not addresses:
-        raise TargetRefused(f"{host} resolves to no address")
+        raise TargetUnresolved(f"{host} resolves to no address")
     if not allow_private:
         for text in addresses:
             reason = forbidden_reason(ipaddress.ip_address(text))
             if reason is not None:
-                raise TargetRefused(f"{host} resolves to a {reason} address ({text})")
+                raise TargetRefused(f"{host} {how} a {reason} address ({text})")
     return addresses
 
 

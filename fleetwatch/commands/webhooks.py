@@ -31,14 +31,15 @@ from detectors.delivery.targets import TargetRefused, display_url, refuse_litera
 from fleetwatch.clickhouse import connect
 from fleetwatch.config import Settings
 
-Parsers = argparse._SubParsersAction[argparse.ArgumentParser]
-
 
 class CommandError(Exception):
     """A user mistake: printed as one line, exit code 2."""
 
 
-def register(subparsers: Parsers, common: argparse.ArgumentParser) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
     parser = subparsers.add_parser("webhooks", help="manage webhook subscriptions")
     actions = parser.add_subparsers(dest="webhooks_action", required=True)
 
