@@ -1,0 +1,1 @@
+"""Scenario library: one module per incident family, registered in simulator.scenarios.registry."""

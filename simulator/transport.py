@@ -1,0 +1,94 @@
+"""Where released spans go: the stock OTLP exporter, a record file, or memory.
+
+``OtlpTransport`` uses the OpenTelemetry SDK's own OTLP exporters (HTTP/protobuf by default,
+gRPC optional) so what reaches fleetwatch is exactly what an instrumented agent would send.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from simulator.encode import RecordWriter, encode_batch
+
+log = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    def send(self, spans: Sequence[ReadableSpan], offset_ns: int) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def otlp_exporter(endpoint: str, protocol: str, token: str | None, timeout_s: float) -> SpanExporter:
+    """The stock exporter for ``protocol`` (``http`` or ``grpc``) aimed at ``endpoint``."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+
+        target = endpoint.split("://", 1)[-1]
+        return Grpc(endpoint=target, insecure=endpoint.startswith("http://") or "://" not in endpoint,
+                    headers=headers or None, timeout=timeout_s)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+    url = endpoint.rstrip("/")
+    if not url.endswith("/v1/traces"):
+        url += "/v1/traces"
+    return Http(endpoint=url, headers=headers, timeout=timeout_s)
+
+
+class OtlpTransport:
+    def __init__(self, exporter: SpanExporter) -> None:
+        self._exporter = exporter
+        self.requests = 0
+        self.failed_requests = 0
+
+    def send(self, spans: Sequence[ReadableSpan], offset_ns: int) -> bool:
+        self.requests += 1
+        ok = self._exporter.export(spans) is SpanExportResult.SUCCESS
+        if not ok:
+            self.failed_requests += 1
+            log.warning("OTLP export of %d spans failed", len(spans))
+        return ok
+
+    def close(self) -> None:
+        self._exporter.shutdown()
+
+
+class FileTransport:
+    """Writes each batch as one pre-encoded request with its send-time offset."""
+
+    def __init__(self, path: Path) -> None:
+        self.writer = RecordWriter(path)
+        self.requests = 0
+        self.failed_requests = 0
+
+    def send(self, spans: Sequence[ReadableSpan], offset_ns: int) -> bool:
+        self.requests += 1
+        self.writer.write(offset_ns, len(spans), encode_batch(spans))
+        return True
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class MemoryTransport:
+    """Keeps the encoded requests; for library callers and tests that inspect the output."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, bytes]] = []
+        self.requests = 0
+        self.failed_requests = 0
+
+    def send(self, spans: Sequence[ReadableSpan], offset_ns: int) -> bool:
+        self.requests += 1
+        self.batches.append((offset_ns, encode_batch(spans)))
+        return True
+
+    def close(self) -> None:
+        return None
