@@ -116,3 +116,19 @@ def _text(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
+
+
+def judge(client: Client, detector: Any, start: float, end: float, *,
+          tenant: str = "default", origin_ns: int = ORIGIN_NS,
+          baselines: Any = None) -> list[tuple[Any, Any]]:
+    """Run one detector on one window [start, end) seconds; return (candidate, severity) pairs
+    the detector decided to report."""
+    from detectors.context import Baseline, EvalContext
+    from detectors.model import Window
+    from detectors.state import BaselineStore
+
+    store = baselines if baselines is not None else BaselineStore(client)
+    window = Window(tenant, origin_ns + int(start * 1e9), origin_ns + int(end * 1e9))
+    ctx = EvalContext(client, window, detector.policy, Baseline(store, tenant, detector.name))
+    decided = [(c, detector.decide(c)) for c in detector.candidates(ctx)]
+    return [(c, s) for c, s in decided if s is not None]

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import certifi
 import httpx
 from clickhouse_connect.driver.client import Client
 
@@ -69,6 +71,7 @@ class WebhookDispatcher:
             lookback=timedelta(seconds=settings.webhook_alert_lookback_seconds),
             overlap=timedelta(seconds=settings.webhook_alert_overlap_seconds),
         )
+        self._tls = _tls_context(settings)
         self._next_check: datetime | None = None  # None: look at the outbox next round
 
     def run_once(self) -> int:
@@ -104,6 +107,7 @@ class WebhookDispatcher:
         timeout = self._settings.webhook_timeout_seconds
         async with httpx.AsyncClient(
             follow_redirects=False,
+            verify=self._tls,
             trust_env=False,  # an environment proxy would bypass the SSRF guard's pinning
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=concurrency),
@@ -128,3 +132,11 @@ class WebhookDispatcher:
         save_subscription(self._client, replace(fresh, enabled=False, disabled_reason=reason))
         log.warning("webhook subscription %s (%s) disabled: %s", fresh.subscription_id,
                     display_url(fresh.url), reason)
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    # Built once: loading the CA bundle for every round would cost more than an idle round.
+    context = ssl.create_default_context(cafile=certifi.where())
+    if settings.webhook_ca_file is not None:
+        context.load_verify_locations(cafile=str(settings.webhook_ca_file))
+    return context

@@ -1,0 +1,1 @@
+"""The detectors fleetwatch ships, and the one place that lists them."""

@@ -1,0 +1,31 @@
+"""The built-in detector catalogue, listed explicitly (no discovery), and the registry builder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detectors.base import Detector
+from detectors.builtin.authority import AuthorityViolations
+from detectors.builtin.destructive import DestructiveActions
+from detectors.builtin.false_completion import FalseCompletion
+from detectors.builtin.loops import AgentLoops
+from detectors.builtin.processes import OrphanProcesses
+from detectors.policy import Policy
+from detectors.registry import DetectorRegistry
+
+BUILTIN_DETECTORS: tuple[type[Detector[Any]], ...] = (
+    AgentLoops,
+    OrphanProcesses,
+    FalseCompletion,
+    AuthorityViolations,
+    DestructiveActions,
+)
+
+
+def builtin_registry(policy: Policy) -> DetectorRegistry:
+    """Every built-in detector the policy leaves enabled, configured from the policy."""
+    registry = DetectorRegistry()
+    for detector_class in BUILTIN_DETECTORS:
+        if policy.for_detector(detector_class.name).enabled:
+            registry.register(detector_class.from_policy(policy))
+    return registry

@@ -1,0 +1,105 @@
+"""Shared window queries, one per span family (turns, tool calls, sends, model calls).
+
+Each returns a polars frame with the same column names whatever detector asks, so detector
+logic reads like the conventions (docs/conventions.md). ``kind`` falls back to a guess from the
+tool name when ``fleet.action.kind`` is missing (sparse instrumentation, renamed tools).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from detectors.context import EvalContext
+
+_COMMON = (
+    "toUnixTimestamp64Nano(Timestamp) AS ts, TraceId AS trace, SpanId AS span, AgentId AS agent"
+)
+
+TURNS_SQL = f"""
+SELECT {_COMMON}, toInt64(Duration) AS duration, PrincipalId AS principal,
+       PrincipalName AS principal_name, Channel AS channel,
+       SpanAttributes['fleet.trigger'] AS trigger,
+       SpanAttributes['gen_ai.conversation.id'] AS conversation,
+       toBool(SpanAttributes['fleet.instruction.urgent'] = 'true') AS urgent,
+       SpanAttributes['fleet.claim'] AS claim,
+       SpanAttributes['fleet.claim.subject'] AS claim_subject,
+       SpanAttributes['gen_ai.input.messages'] AS input_text
+FROM otel_traces WHERE {{window}} AND Operation = 'invoke_agent'
+ORDER BY ts
+"""
+
+GUESSED_KIND = """multiIf(
+    SpanAttributes['fleet.action.kind'] != '', SpanAttributes['fleet.action.kind'],
+    match(lower(ToolName), '(delete|remove|expunge|wipe|reset|purge|^rm$|kick|drop)'), 'delete',
+    match(lower(ToolName), '(shell|bash|exec|terminal|^sh\\\\.|run)'), 'execute',
+    match(lower(ToolName), '(send|post|publish|smtp)'), 'send',
+    match(lower(ToolName), '(write|edit|push|upload|transfer|add|create|order|submit)'), 'write',
+    'read')"""
+
+TOOLS_SQL = f"""
+SELECT {_COMMON}, ToolName AS tool, {GUESSED_KIND} AS kind,
+       SpanAttributes['fleet.action.target'] AS target,
+       toBool(StatusCode = 'STATUS_CODE_ERROR' OR SpanAttributes['error.type'] != '') AS failed,
+       SpanAttributes['error.type'] AS error_type,
+       toUInt64OrZero(SpanAttributes['fleet.resource.bytes']) AS bytes,
+       toUInt64OrZero(SpanAttributes['fleet.records.count']) AS records,
+       SpanAttributes['fleet.process.id'] AS process,
+       SpanAttributes['fleet.process.state'] AS process_state,
+       SpanAttributes['gen_ai.tool.call.arguments'] AS arguments,
+       SpanAttributes['gen_ai.tool.call.result'] AS result
+FROM otel_traces WHERE {{window}} AND Operation = 'execute_tool'
+ORDER BY ts
+"""
+
+SENDS_SQL = f"""
+SELECT {_COMMON},
+       JSONExtract(SpanAttributes['fleet.message.recipients'], 'Array(String)') AS recipients,
+       SpanAttributes['messaging.destination.name'] AS destination,
+       SpanAttributes['messaging.system'] AS system,
+       concat(SpanAttributes['gen_ai.output.messages'], SpanAttributes['gen_ai.input.messages'])
+           AS text
+FROM otel_traces WHERE {{window}} AND Operation = 'send'
+ORDER BY ts
+"""
+
+CHATS_SQL = f"""
+SELECT {_COMMON}, SpanAttributes['gen_ai.provider.name'] AS provider,
+       SpanAttributes['fleet.topic'] AS topic,
+       toBool(StatusCode = 'STATUS_CODE_ERROR' OR SpanAttributes['error.type'] != '') AS failed,
+       SpanAttributes['error.type'] AS error_type,
+       SpanAttributes['gen_ai.response.finish_reasons'] AS finish,
+       InputTokens AS input_tokens, OutputTokens AS output_tokens,
+       SpanAttributes['gen_ai.output.messages'] AS text
+FROM otel_traces
+WHERE {{window}} AND Operation IN ('chat', 'text_completion', 'generate_content')
+ORDER BY ts
+"""
+
+
+def turns(ctx: EvalContext) -> pl.DataFrame:
+    return ctx.frame(TURNS_SQL)
+
+
+def tools(ctx: EvalContext) -> pl.DataFrame:
+    return ctx.frame(TOOLS_SQL)
+
+
+def sends(ctx: EvalContext) -> pl.DataFrame:
+    return ctx.frame(SENDS_SQL)
+
+
+def chats(ctx: EvalContext) -> pl.DataFrame:
+    return ctx.frame(CHATS_SQL)
+
+
+def with_instructor(frame: pl.DataFrame, turn_frame: pl.DataFrame) -> pl.DataFrame:
+    """Attach the principal (and channel, trigger) of the turn each span belongs to."""
+    roots = turn_frame.select(
+        "trace", pl.col("principal").alias("instructor"), pl.col("principal_name").alias("instructor_name"),
+        pl.col("trigger").alias("turn_trigger"), pl.col("urgent").alias("turn_urgent"),
+        pl.col("ts").alias("turn_ts"),
+    ).unique("trace", keep="first")
+    return frame.join(roots, on="trace", how="left").with_columns(
+        pl.col("instructor").fill_null(""), pl.col("instructor_name").fill_null(""),
+        pl.col("turn_trigger").fill_null(""), pl.col("turn_urgent").fill_null(False),
+    )
