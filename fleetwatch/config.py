@@ -92,6 +92,9 @@ class Settings(BaseSettings):
         description="Allow loopback, private and link-local webhook targets (SSRF guard off).",
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_ca_file: Path | None = Field(
+        default=None, description="Extra PEM CA bundle trusted for https receivers."
+    )
     webhook_max_concurrency: int = Field(default=8, ge=1, le=256)
     webhook_batch_size: int = Field(default=100, ge=1, le=10_000)
     webhook_max_attempts: int = Field(default=15, ge=1, le=100)

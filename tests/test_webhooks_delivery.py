@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -22,6 +23,7 @@ from tests.test_webhooks_support import (
     Reply,
     fast_settings,
     insert_alert,
+    make_tls_pair,
     running_receiver,
     subscribe,
 )
@@ -231,3 +233,34 @@ def test_disabled_and_removed_subscriptions_get_nothing(
     [message] = list_messages(ch, sub.subscription_id, None, 10)
     assert message.state == "cancelled"
     assert len(receiver.at("/hook")) == 1
+
+
+def test_https_keeps_the_host_name_for_sni_and_certificate_checks(
+    settings: Settings, ch: Client, tmp_path: Path
+) -> None:
+    """The sender connects to the vetted IP, but TLS must still be about the name: the test
+    certificate names only ``localhost`` (no IP), so checking it against 127.0.0.1 would fail."""
+    ca_file, server_tls = make_tls_pair(tmp_path, "localhost")
+    for receiver in running_receiver(server_tls):
+        sub = subscribe(ch, f"https://localhost:{receiver.port}/tls")
+        insert_alert(ch)
+        dispatcher = WebhookDispatcher(fast_settings(settings, webhook_ca_file=ca_file), ch)
+        assert dispatcher.run_once() == 1
+        [got] = receiver.at("/tls")
+        assert got.headers["host"] == f"localhost:{receiver.port}"
+        assert receiver.server_names == ["localhost"]
+        [message] = list_messages(ch, sub.subscription_id, None, 10)
+        assert message.state == DELIVERED
+
+
+def test_https_with_an_untrusted_certificate_is_not_delivered(
+    settings: Settings, ch: Client, tmp_path: Path
+) -> None:
+    _, server_tls = make_tls_pair(tmp_path, "localhost")  # its CA is not trusted here
+    for receiver in running_receiver(server_tls):
+        sub = subscribe(ch, f"https://localhost:{receiver.port}/tls")
+        insert_alert(ch)
+        assert WebhookDispatcher(fast_settings(settings), ch).run_once() == 1
+        assert receiver.at("/tls") == []
+        [message] = list_messages(ch, sub.subscription_id, None, 10)
+        assert message.state == "pending" and "CERTIFICATE_VERIFY_FAILED" in message.last_error

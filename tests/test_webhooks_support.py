@@ -3,15 +3,21 @@ written straight into the ``alerts`` table, and a clock the tests move by hand."
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
 from detectors.delivery.signing import generate_secret
@@ -41,6 +47,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    server_names: list[str | None] = field(default_factory=list)  # TLS SNI seen
 
     def url(self, path: str = "/hook") -> str:
         assert self.server is not None
@@ -79,7 +86,7 @@ class Receiver:
         handler.end_headers()
 
 
-def start_receiver() -> Receiver:
+def start_receiver(tls: ssl.SSLContext | None = None) -> Receiver:
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -91,13 +98,19 @@ def start_receiver() -> Receiver:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls is not None:
+        def remember_sni(_sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+            receiver.server_names.append(name)
+
+        tls.sni_callback = remember_sni
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     receiver.server = server
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return receiver
 
 
-def running_receiver() -> Iterator[Receiver]:
-    receiver = start_receiver()
+def running_receiver(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    receiver = start_receiver(tls)
     yield receiver
     assert receiver.server is not None
     receiver.server.shutdown()
@@ -177,3 +190,38 @@ def subscribe(
         filters=filters or Filters(),
         created_at=datetime.now(UTC).replace(microsecond=0),
     ))
+
+
+def make_tls_pair(tmp: Path, server_name: str) -> tuple[Path, ssl.SSLContext]:
+    """A throwaway CA (its PEM file, for ``webhook_ca_file``) and a server TLS context whose
+    certificate names only ``server_name`` (DNS), no IP address."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fleetwatch test CA")])
+    ca = (_cert_builder(ca_name, ca_name, ca_key.public_key())
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (_cert_builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, server_name)]),
+                          ca_name, key.public_key())
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(server_name)]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_file, cert_file, key_file = tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return ca_file, context
+
+
+def _cert_builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+) -> x509.CertificateBuilder:
+    now = datetime.now(UTC)
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+            .public_key(public_key).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1)))
