@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fleetwatch.commands.migrate",
     "fleetwatch.commands.status",
     "fleetwatch.commands.webhooks",
+    "fleetwatch.commands.simulate",
 )
 
 # Flags shared by every subcommand; each maps onto the Settings field of the same name.
