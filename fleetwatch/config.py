@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     webhook_batch_size: int = Field(default=100, ge=1, le=10_000)
     webhook_max_attempts: int = Field(default=15, ge=1, le=100)
     webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
-    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3 * 3600.0, gt=0)
     webhook_retry_jitter: float = Field(default=0.5, ge=0.0, le=1.0)
     webhook_retry_after_max_seconds: float = Field(default=6 * 3600.0, gt=0)
     webhook_alert_lookback_seconds: float = Field(

@@ -289,3 +289,19 @@ def test_a_name_that_does_not_resolve_is_retried_not_refused() -> None:
 
     with pytest.raises(TargetUnresolved):
         asyncio.run(vetted_addresses(target_url("https://hooks.example/"), False, failing))
+
+
+def test_error_texts_lose_url_credentials() -> None:
+    from detectors.delivery.sender import _without_urls
+
+    text = "Server error '500' for url 'https://u:pw@hooks.example/x?token=s3cr3t'"
+    assert _without_urls(text) == "Server error '500' for url 'https://hooks.example/x'"
+
+
+def test_default_schedule_retries_over_hours() -> None:
+    from fleetwatch.config import Settings
+
+    policy = RetryPolicy.from_settings(Settings())
+    waits = [policy.delay_bounds(n) for n in range(1, policy.max_attempts)]
+    assert sum(low for low, _ in waits) >= 5.5 * 3600
+    assert sum(high for _, high in waits) <= 13 * 3600

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +32,7 @@ from detectors.delivery.targets import (
 log = logging.getLogger(__name__)
 
 USER_AGENT = "fleetwatch-webhooks/0.1"
+_URL = re.compile(r"https?://[^\s'\"<>]+")
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ async def attempt(
     except TimeoutError:
         return Outcome("retry", error=f"timed out after {config.timeout_seconds:g}s")
     except httpx.HTTPError as error:
-        return Outcome("retry", error=f"{type(error).__name__}: {error}")
+        return Outcome("retry", error=f"{type(error).__name__}: {_without_urls(str(error))}")
 
 
 async def _post(
@@ -111,6 +113,11 @@ async def _post(
         return _classify(response, now)
     assert last_error is not None
     raise last_error
+
+
+def _without_urls(text: str) -> str:
+    # Error texts can quote the request URL; its query string or userinfo may hold a token.
+    return _URL.sub(lambda match: display_url(match.group(0)), text)
 
 
 def _classify(response: httpx.Response, now: datetime) -> Outcome:
