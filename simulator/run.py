@@ -151,15 +151,27 @@ def _label(ctx: ScenarioContext, plan: ScenarioPlan, index: int, run_id: str,
 
 def _summary(config: SimulationConfig, run_id: str, agents: tuple[AgentProfile, ...],
              incidents: list[IncidentLabel], spans: int, last_ns: int) -> RunSummary:
-    hours = config.duration_s / 3600
-    agent_hours = len(agents) * hours
-    in_incidents = sum(len(i.agents) * (i.end_ns - i.start_ns) / NS_PER_SECOND / 3600 for i in incidents)
     ids = tuple(a.agent_id for a in agents)
     market_ids = tuple(a.agent_id for a in agents if a.market)
+    agent_hours = len(agents) * config.duration_s / 3600
+    covered_ns = sum(_covered_ns(agent, incidents, config.start_ns, config.end_ns) for agent in ids)
     return RunSummary(
         run_id=run_id, seed=config.seed, tenant=config.tenant, start_ns=config.start_ns,
         end_ns=max(config.end_ns, last_ns), duration_s=config.duration_s,
         agents=tuple(i for i in ids if i not in market_ids), market_agents=market_ids,
-        agent_hours=round(agent_hours, 6), benign_agent_hours=round(max(0.0, agent_hours - in_incidents), 6),
+        agent_hours=round(agent_hours, 6),
+        benign_agent_hours=round(agent_hours - covered_ns / NS_PER_SECOND / 3600, 6),
         incidents=len(incidents), spans=spans, config=config.describe(),
     )
+
+
+def _covered_ns(agent: str, incidents: list[IncidentLabel], start: int, end: int) -> int:
+    """How long ``agent`` spent inside incidents during the run (overlaps counted once)."""
+    windows = sorted((max(i.start_ns, start), min(i.end_ns, end)) for i in incidents if agent in i.agents)
+    covered, reach = 0, start
+    for low, high in windows:
+        low = max(low, reach)
+        if high > low:
+            covered += high - low
+            reach = high
+    return covered
