@@ -102,3 +102,16 @@ def test_rotate_disable_enable_remove(
     assert _run(settings, "remove", "ops") == 2
     printed = capsys.readouterr().out
     assert all(value not in printed for value in values)
+
+
+def test_unmigrated_database_gives_a_hint_not_a_traceback(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fleetwatch.clickhouse import connect
+
+    client = connect(settings)  # the database exists, but no migration has run
+    try:
+        assert _run(settings, "list") == 1
+        assert "fleetwatch migrate" in capsys.readouterr().err
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}`")

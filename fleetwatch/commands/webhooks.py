@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 from pydantic import SecretStr
 
 from detectors.delivery import outbox
@@ -91,6 +92,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except (CommandError, InvalidSecret, TargetRefused) as error:
         print(f"fleetwatch webhooks: {error}", file=sys.stderr)
         return 2
+    except DatabaseError as error:
+        first_line = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        print(f"fleetwatch webhooks: database error (has `fleetwatch migrate` run?): {first_line}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
