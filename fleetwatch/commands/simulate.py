@@ -45,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     sim.add_argument("--scenario", action="append", default=[], metavar="NAME[:k=v,...]",
                      help="inject this scenario (repeatable; replaces the suite)")
     sim.add_argument("--batch-spans", type=int, default=512)
+    sim.add_argument("--flush-interval", type=float, default=10.0,
+                     help="simulated seconds between sends (larger: fewer, bigger requests)")
     sim.add_argument("--list-scenarios", action="store_true", help="print the scenario library and exit")
     sim.set_defaults(handler=run)
 
@@ -81,6 +83,7 @@ def _config(args: argparse.Namespace, settings: Settings) -> SimulationConfig:
         start_ns=parse_start(args.start, realtime=args.realtime), realtime=args.realtime,
         tenant=args.tenant or settings.default_tenant, scenarios=plans,
         every_variant=args.suite == "every-variant", batch_spans=args.batch_spans,
+        flush_interval_s=args.flush_interval,
     )
 
 
