@@ -172,3 +172,14 @@ def test_loopback_targets_are_refused_unless_allowed(
         message = _only_message(ch, sub.subscription_id)
         assert message.state == FAILED, "refusal is final: retrying cannot change the policy"
         assert "loopback" in message.last_error and address in message.last_error
+
+
+def test_concurrency_is_bounded(settings: Settings, ch: Client, receiver: Receiver) -> None:
+    for index in range(6):
+        path = f"/slow{index}"
+        receiver.on(path, Reply(200, delay_seconds=0.3))
+        subscribe(ch, receiver.url(path), name=f"slow{index}")
+    insert_alert(ch)
+    dispatcher = WebhookDispatcher(fast_settings(settings, webhook_max_concurrency=2), ch)
+    assert dispatcher.run_once() == 6
+    assert receiver.most_in_flight == 2

@@ -48,6 +48,8 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
     server_names: list[str | None] = field(default_factory=list)  # TLS SNI seen
+    in_flight: int = 0
+    most_in_flight: int = 0
 
     def url(self, path: str = "/hook") -> str:
         assert self.server is not None
@@ -77,8 +79,12 @@ class Receiver:
         with self.lock:
             headers = {k.lower(): v for k, v in handler.headers.items()}
             self.received.append(Received(handler.path, headers, body))
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
         reply = self._next_reply(handler.path)
         time.sleep(reply.delay_seconds)
+        with self.lock:
+            self.in_flight -= 1
         handler.send_response(reply.status)
         for name, value in reply.headers:
             handler.send_header(name, value)
