@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fleetwatch.commands.status",
     "fleetwatch.commands.webhooks",
     "fleetwatch.commands.simulate",
+    "fleetwatch.commands.detect",
 )
 
 # Flags shared by every subcommand; each maps onto the Settings field of the same name.

@@ -58,7 +58,8 @@ def test_false_claim_contradicted_by_absent_action_and_provider(ch: Client) -> N
     owner_cleanup(f)
     f.insert(ch)
     found = judge(ch, FalseCompletion.from_policy(Policy()), 0, 300)
-    assert [c.key for c, _ in found] == [f"ash|{cs1_turn}"]
+    assert [c.key for c, _ in found] == [f"ash|{STRANGER}|email:secret"]
+    assert found[0][0].evidence[0].trace_id == cs1_turn
     explanation = found[0][0].explanation
     assert "nothing in the turn acted on email:secret" in explanation
     assert "mail-provider still saw email:secret" in explanation

@@ -89,7 +89,9 @@ class FalseCompletion(Detector[FalseCompletionParams]):
         proof = pl.concat([part.cast({"ts": pl.Int64}) for part in parts])
         principal = str(claim["principal"])
         return Candidate(
-            key=f"{agent}|{trace}", score=score, title=f"{agent} claimed completion falsely",
+            # Repeated claims about the same subject are one incident.
+            key=f"{agent}|{principal}|{subject or trace}", score=score,
+            title=f"{agent} claimed completion falsely",
             explanation=f"{agent} told {principal or 'its principal'} the task"
             f"{' on ' + subject if subject else ''} was completed, but {'; '.join(reasons)}.",
             agents=(agent,), principals=(principal,) if principal else (),
