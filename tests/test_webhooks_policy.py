@@ -305,3 +305,14 @@ def test_default_schedule_retries_over_hours() -> None:
     waits = [policy.delay_bounds(n) for n in range(1, policy.max_attempts)]
     assert sum(low for low, _ in waits) >= 5.5 * 3600
     assert sum(high for _, high in waits) <= 13 * 3600
+
+
+def test_international_names_are_resolved_in_their_idna_form() -> None:
+    asked: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["93.184.216.34"]
+
+    asyncio.run(vetted_addresses(target_url("https://bücher.example/"), False, resolver))
+    assert asked == ["xn--bcher-kva.example"]

@@ -97,7 +97,7 @@ async def _post(
     addresses = await vetted_addresses(url, config.allow_private_targets, config.resolver)
     headers = signed_headers(message, subscription, int(now.timestamp()))
     headers["host"] = url.netloc.decode("ascii")
-    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
     last_error: httpx.ConnectError | None = None
     for address in addresses:
         request = http.build_request(

@@ -93,7 +93,7 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 async def vetted_addresses(url: httpx.URL, allow_private: bool, resolve: Resolver) -> list[str]:
     """The addresses to connect to for ``url``; raises TargetRefused if any is forbidden."""
-    host = url.host
+    host = url.raw_host.decode("ascii")  # IDNA-encoded, as DNS and TLS want it
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         ipaddress.ip_address(host)
