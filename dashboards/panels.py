@@ -15,8 +15,7 @@ from grafana_foundation_sdk.models.dashboard import (
 
 from dashboards.query import SqlQuery, datasource_ref
 from dashboards.sql import ALL_VALUE
-
-ANNOTATION_TAG = "fleetwatch"
+from dashboards.uids import ANNOTATION_TAG
 
 
 def time_series(title: str, sql: str, *, unit: str = "short", bars: bool = False) -> timeseries.Panel:

@@ -8,3 +8,6 @@ ALERTS = "fleet-alerts"
 ALERT_DETAIL = "fleet-alert-detail"
 AGENT = "fleet-agent"
 PROPAGATION = "fleet-propagation"
+
+# Every fleetwatch annotation carries this tag; every dashboard draws annotations with it.
+ANNOTATION_TAG = "fleetwatch"

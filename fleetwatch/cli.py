@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fleetwatch.commands.status",
     "fleetwatch.commands.webhooks",
     "fleetwatch.commands.simulate",
+    "fleetwatch.commands.grafana",
     "fleetwatch.commands.detect",
 )
 
