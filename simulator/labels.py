@@ -92,15 +92,18 @@ def read_labels(path: Path | str) -> RunLabels:
                 continue
             record = json.loads(line)
             kind = record.pop("type", None)
-            if kind == "run":
-                if record.pop("format", None) != LABELS_FORMAT:
-                    raise ValueError(f"{path}: unsupported labels format")
-                run = RunSummary(**_tuples(record, ("agents", "market_agents")))
-            elif kind == "incident":
-                fields = ("also_kinds", "agents", "principals", "trace_ids")
-                incidents.append(IncidentLabel(**_tuples(record, fields)))
-            else:
-                raise ValueError(f"{path}:{number}: unknown record type {kind!r}")
+            try:
+                if kind == "run":
+                    if record.pop("format", None) != LABELS_FORMAT:
+                        raise ValueError(f"{path}: unsupported labels format")
+                    run = RunSummary(**_tuples(record, ("agents", "market_agents")))
+                elif kind == "incident":
+                    fields = ("also_kinds", "agents", "principals", "trace_ids")
+                    incidents.append(IncidentLabel(**_tuples(record, fields)))
+                else:
+                    raise ValueError(f"{path}:{number}: unknown record type {kind!r}")
+            except TypeError as error:  # missing or unexpected fields
+                raise ValueError(f"{path}:{number}: malformed {kind} record: {error}") from None
     if run is None:
         raise ValueError(f"{path}: no run summary line")
     return RunLabels(run, tuple(incidents))

@@ -19,7 +19,9 @@ def resolve_name(name: str) -> AnyScenario:
     """A registered name, or a unique prefix of one (``cs11`` -> ``cs11_libel_broadcast``)."""
     if name in SCENARIOS:
         return SCENARIOS[name]
-    matches = [key for key in SCENARIOS if key.startswith(name + "_") or key.startswith(name)]
+    matches = [key for key in SCENARIOS if key.startswith(name + "_")]
+    if len(matches) != 1:
+        matches = [key for key in SCENARIOS if key.startswith(name)]
     if len(matches) != 1:
         return get_scenario(name)  # raises with the list of known names
     return SCENARIOS[matches[0]]
