@@ -12,9 +12,6 @@ from collector.stats import IngestStats
 from collector.tenancy import Authenticator, stamp_tenant
 from collector.validate import drop_invalid_spans
 
-# A span must fit in one Kafka message with room for its resource and scope.
-_SPAN_HEADROOM = 64 * 1024
-
 
 @dataclass(frozen=True)
 class ExportOutcome:
@@ -30,14 +27,14 @@ class Ingestor:
         self.authenticator = authenticator
         self.limiter = limiter
         self.stats = stats
-        self._max_span_bytes = max_message_bytes - _SPAN_HEADROOM
+        self._max_message_bytes = max_message_bytes
 
     def tenant_for(self, authorization: str | None) -> str:
         return self.authenticator.tenant_for(authorization)
 
     async def export(self, request: ExportTraceServiceRequest, tenant: str, size: int) -> ExportOutcome:
         """Validate, stamp the tenant, and return once the accepted spans are durable."""
-        validation = drop_invalid_spans(request, self._max_span_bytes)
+        validation = drop_invalid_spans(request, self._max_message_bytes)
         if validation.accepted:
             stamp_tenant(request, tenant)
             with self.limiter.hold(size):

@@ -14,8 +14,10 @@ def producer_config(settings: Settings) -> dict[str, Any]:
     return {
         "bootstrap_servers": settings.kafka_bootstrap,
         "acks": "all",
+        # Idempotence stops broker-side duplicates from the producer's own retries.
+        "enable_idempotence": True,
         "retries": 5,
-        "max_in_flight_requests_per_connection": 1,
+        "max_in_flight_requests_per_connection": 5,
         "linger_ms": 5,
         "max_request_size": settings.kafka_max_message_bytes + _BATCH_OVERHEAD,
         # Answer the OTLP client (503, retryable) before its own 10 s export timeout fires.

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 
 from clickhouse_connect.driver.client import Client
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
@@ -35,6 +36,8 @@ from collector.writer import insert_spans
 from fleetwatch.config import Settings
 
 log = logging.getLogger(__name__)
+
+Records = dict[TopicPartition, list[ConsumerRecord]]
 
 _MAX_BACKOFF = 10.0
 
@@ -82,8 +85,7 @@ class KafkaLoader:
     def step(self, timeout_ms: int = 500) -> int:
         """Poll once and load what came; returns the number of rows stored."""
         consumer = self._require_consumer()
-        self._verify_assigned()
-        records = consumer.poll(timeout_ms=timeout_ms)
+        records = self._reconcile(consumer.poll(timeout_ms=timeout_ms))
         if not records:
             return 0
         self._revoked = False
@@ -117,8 +119,7 @@ class KafkaLoader:
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline:
             # Polling keeps group membership alive; paused partitions return nothing.
-            for tp, messages in consumer.poll(timeout_ms=100).items():
-                consumer.seek(tp, messages[0].offset)  # never skip what we did not load
+            self._hold_back(consumer.poll(timeout_ms=100), list(consumer.assignment()))
             if self._revoked or not set(held) <= consumer.assignment():
                 raise BatchAbandoned()
         consumer.resume(*consumer.assignment())
@@ -132,32 +133,45 @@ class KafkaLoader:
             log.warning("commit failed after a rebalance: %s", error)
 
     # -- partition assignment ---------------------------------------------------------------
+    # kafka-python runs rebalance callbacks on its IO thread, where consumer calls would block:
+    # the callbacks only record what changed, and the poll loop acts on it.
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self._unverified |= assigned
-        self._verify_assigned()
 
     def on_revoked(self) -> None:
         self._revoked = True
         self._unverified.clear()
 
-    def _verify_assigned(self) -> None:
-        """Seek each newly assigned partition past what ClickHouse already holds."""
+    def _reconcile(self, records: Records) -> Records:
+        """Skip, on newly assigned partitions, every offset ClickHouse already holds."""
         if not self._unverified:
-            return
+            return records
         consumer = self._require_consumer()
-        pending = sorted(self._unverified & consumer.assignment())
+        fresh = sorted(self._unverified & consumer.assignment())
         try:
-            stored = stored_offsets(self._require_client(), self._settings.kafka_topic, pending)
-        except Exception as error:  # noqa: BLE001 - keep them paused until ClickHouse answers
+            stored = stored_offsets(self._require_client(), self._settings.kafka_topic, fresh)
+        except Exception as error:  # noqa: BLE001 - hold the partitions until ClickHouse answers
             self._note_failure(error)
-            consumer.pause(*pending)
-            return
-        for tp in pending:
-            committed = consumer.committed(tp)
-            if tp.partition in stored and (committed is None or committed <= stored[tp.partition]):
-                consumer.seek(tp, stored[tp.partition] + 1)
-        consumer.resume(*pending)
+            return self._hold_back(records, fresh)
+        kept = {tp: msgs for tp, msgs in records.items() if tp not in self._unverified}
+        for tp in fresh:
+            done = stored.get(tp.partition, -1)
+            unseen = [m for m in records.get(tp, []) if m.offset > done]
+            if unseen:
+                kept[tp] = unseen
+            elif consumer.position(tp) <= done:
+                consumer.seek(tp, done + 1)
+        consumer.resume(*fresh)
         self._unverified.clear()
+        return kept
+
+    def _hold_back(self, records: Records, fresh: list[TopicPartition]) -> Records:
+        consumer = self._require_consumer()
+        for tp in fresh:
+            if tp in records:
+                consumer.seek(tp, records[tp][0].offset)
+        consumer.pause(*fresh)
+        return {tp: msgs for tp, msgs in records.items() if tp not in fresh}
 
     # -- helpers ----------------------------------------------------------------------------
     def lag(self) -> int | None:

@@ -9,6 +9,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
+# Tags, lengths and schema URLs around a span inside one message.
+_FRAMING = 1024
 
 
 @dataclass(frozen=True)
@@ -18,12 +20,17 @@ class Validation:
     message: str
 
 
-def drop_invalid_spans(request: ExportTraceServiceRequest, max_span_bytes: int) -> Validation:
-    """Remove spans fleetwatch cannot store faithfully, in place; count what was kept."""
+def drop_invalid_spans(request: ExportTraceServiceRequest, max_message_bytes: int) -> Validation:
+    """Remove spans fleetwatch cannot store faithfully, in place; count what was kept.
+
+    A span must fit in one transport message together with its resource and scope.
+    """
     accepted = rejected = 0
     reasons: set[str] = set()
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
+            header = resource_spans.resource.ByteSize() + scope_spans.scope.ByteSize() + _FRAMING
+            max_span_bytes = max_message_bytes - header
             keep = []
             for span in scope_spans.spans:
                 reason = _problem(span, max_span_bytes)

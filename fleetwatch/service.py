@@ -31,6 +31,7 @@ from collector.receiver_grpc import GrpcReceiver
 from collector.receiver_http import HttpReceiver
 from collector.sink import SpanSink
 from collector.stats import IngestStats
+from collector.summary import storage_summary
 from collector.tenancy import Authenticator
 from fleetwatch.clickhouse import connect
 from fleetwatch.config import Settings
@@ -67,8 +68,8 @@ class Service:
 
     async def start(self) -> None:
         self._event_loop = asyncio.get_running_loop()
-        if self.settings.embedded or self.settings.clickhouse_url.startswith("chdb://"):
-            migrate(self.client())  # the embedded default migrates itself at start-up
+        if self._uses_storage() and self.settings.clickhouse_url.startswith("chdb://"):
+            migrate(self.client())  # the embedded engine migrates itself; servers use `migrate`
         if not self.settings.embedded:
             ensure_topics(self.settings)
         if RECEIVER in self.roles:
@@ -93,6 +94,9 @@ class Service:
         for worker in self._workers:
             worker.stop()
 
+    def _uses_storage(self) -> bool:
+        return self.settings.embedded or bool(self.roles & {LOADER, DETECTORS})
+
     def endpoints(self) -> dict[str, str]:
         host = self.settings.http_host
         found = {"admin": f"http://127.0.0.1:{self.admin_port}/status"}
@@ -111,6 +115,9 @@ class Service:
             "workers": {w.name: {"runs": w.runs, "last_error": w.last_error} for w in self._workers},
             "failure": None if self.failure is None else str(self.failure),
         }
+
+    def storage_summary(self) -> dict[str, object]:
+        return storage_summary(self.client())
 
     # -- roles ------------------------------------------------------------------------------
     async def _start_receiver(self) -> None:
@@ -158,7 +165,9 @@ class Service:
                 self._workers.append(worker)
 
     async def _start_admin(self) -> None:
-        self.admin_port = await self._serve(admin_app(self.status), "127.0.0.1", self.settings.admin_port)
+        storage = self.storage_summary if self._uses_storage() else None
+        app = admin_app(self.status, storage=storage)
+        self.admin_port = await self._serve(app, "127.0.0.1", self.settings.admin_port)
 
     async def _serve(self, app: web.Application, host: str, port: int) -> int:
         # auto_decompress off: the receiver inflates bodies itself, with a bound (gzip bombs).
