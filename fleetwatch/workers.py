@@ -32,7 +32,12 @@ class WorkerSpec:
 
 def worker_specs() -> list[WorkerSpec]:
     """The workers a ``detectors`` role runs, in order (detect, then deliver)."""
-    return []
+    # Imported here so that importing fleetwatch.workers stays free of side effects and cheap.
+    from detectors.delivery import WebhookDispatcher
+
+    return [
+        WorkerSpec("webhooks", enabled=lambda settings: True, make=WebhookDispatcher),
+    ]
 
 
 class PeriodicWorker:
