@@ -31,7 +31,7 @@ SELECT
     if(agents.agent != '', agents.spans, sent.messages) AS mainstat,
     alerting_agents.open_alerts AS secondarystat,
     multiIf(alerting_agents.open_alerts > 0, 'red', agents.agent != '', 'green', 'blue') AS color,
-    alerting_agents.open_alerts > 0 AS highlighted,
+    toBool(alerting_agents.open_alerts > 0) AS highlighted,
     alerting_agents.alert_titles AS detail__alerts
 FROM (
     SELECT AgentId AS id FROM {SPANS} WHERE {SPANS_IN_RANGE}
@@ -58,7 +58,7 @@ SELECT
     fleet_edges.target AS target,
     sum(fleet_edges.messages) AS mainstat,
     least(1 + log2(mainstat), 8) AS thickness,
-    max(sender_alerts.open_alerts > 0 OR receiver_alerts.open_alerts > 0) AS highlighted
+    toBool(max(sender_alerts.open_alerts > 0 OR receiver_alerts.open_alerts > 0)) AS highlighted
 FROM fleet_edges
 LEFT JOIN alerting_agents AS sender_alerts ON sender_alerts.agent = fleet_edges.source
 LEFT JOIN alerting_agents AS receiver_alerts ON receiver_alerts.agent = fleet_edges.target

@@ -32,6 +32,8 @@ class GrafanaSync:
         self._grafana = grafana
         self._folder_uid = folder_uid(settings.grafana_folder)
         self._rotate_secrets = rotate_secrets
+        # Built first: a datasource Grafana could not use fails the sync before any write.
+        self._datasource_body = datasource.api_body(settings)
 
     def run(self) -> list[Change]:
         return [self.folder(), self.datasource(), *self.dashboards()]
@@ -48,7 +50,7 @@ class GrafanaSync:
         return Change("folder", title, UPDATED)
 
     def datasource(self) -> Change:
-        body = datasource.api_body(self._settings)
+        body = self._datasource_body
         name = str(body["name"])
         existing = self._grafana.datasource(DATASOURCE_UID)
         if existing is None:

@@ -120,6 +120,7 @@ def test_embedded_engine_is_not_a_datasource(fake: FakeGrafana) -> None:
     settings = grafana_settings(fake, grafana_clickhouse_url=None)
     with pytest.raises(ValueError, match="FLEETWATCH_GRAFANA_CLICKHOUSE_URL"):
         sync(settings)
+    assert fake.writes() == []  # refused before touching Grafana
 
 
 def test_cli_sync_end_to_end(
