@@ -26,6 +26,10 @@ def dashboard_models() -> list[dict[str, Any]]:
     models = []
     for build in BUILDERS:
         model: dict[str, Any] = json.loads(json.dumps(build().build(), cls=JSONEncoder))
+        for panel in model["panels"]:
+            # The SDK writes null for panels with no typed options; Grafana expects an object.
+            if panel.get("options") is None:
+                panel["options"] = {}
         models.append(model)
     _check_unique_uids(models)
     return models
