@@ -37,13 +37,12 @@ def start_job(fleet: Fleet, turn: Turn, rng: random.Random, owner: Principal, ch
               arguments={"cmd": "nohup ./crawl.sh &"})
     turn.claim("in_progress", process)
     stop_at = turn.cursor + seconds(rng.uniform(600, 3000))
-    fleet.world.spawn(_stop_job(fleet, agent, owner, channel, process, rng), stop_at)
+    if stop_at < fleet.world.end_ns:  # past the end the job simply outlives the run
+        fleet.world.spawn(_stop_job(fleet, agent, owner, channel, process, rng), stop_at)
 
 
 def _stop_job(fleet: Fleet, agent: SimAgent, owner: Principal, channel: str, process: str,
               rng: random.Random) -> Process:
-    if fleet.world.now >= fleet.world.end_ns:
-        return
     turn = agent.turn(fleet.world.now, sender=owner, channel=channel, trigger="instruction",
                       prompt="You can stop the crawl now.")
     turn.tool("shell", "execute", f"host:{agent.id}", process=process, process_state="stopped",

@@ -32,16 +32,21 @@ class Emitter:
         if full or when_ns - self._last_flush >= self._interval_ns:
             self.flush(until_ns=when_ns)
 
-    def flush(self, until_ns: int) -> None:
+    def flush(self, until_ns: int | None, at_ns: int | None = None) -> None:
+        """Send spans that ended by ``until_ns`` (all when None), stamped as sent at ``at_ns``."""
+        sent_at = at_ns if at_ns is not None else until_ns if until_ns is not None else self._last_flush
         while batch := self._collector.release(until_ns, self._batch):
-            self._transport.send(batch, until_ns - self._start_ns)
+            self._transport.send(batch, sent_at - self._start_ns)
             self.spans += len(batch)
-        self._last_flush = until_ns
+        self._last_flush = max(self._last_flush, sent_at)
 
-    def finish(self) -> None:
-        """Send everything still held, each group when its spans have ended."""
+    def finish(self, end_ns: int) -> None:
+        """Send everything still held. A paced run lasts until ``end_ns`` and then flushes what
+        is left at once, as an exporter does on shutdown; a simulated run sends each remaining
+        group at the time its spans have ended."""
+        if self._pacer is not None:
+            self._pacer.wait_until(end_ns)
+            self.flush(until_ns=None, at_ns=max(end_ns, self._last_flush))
+            return
         while (next_end := self._collector.next_end()) is not None:
-            horizon = next_end + self._interval_ns
-            if self._pacer is not None:
-                self._pacer.wait_until(horizon)
-            self.flush(until_ns=horizon)
+            self.flush(until_ns=next_end + self._interval_ns)

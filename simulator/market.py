@@ -69,8 +69,9 @@ class Market:
             for agent in self.agents:
                 if self.held_until.get(agent.id, 0) > when or self._rng.random() > 0.7:
                     continue
-                delay = seconds(self._rng.uniform(0, self.round_s * 0.9))
-                self.world.at(when + delay, functools.partial(self._order, agent))
+                at = when + seconds(self._rng.uniform(0, self.round_s * 0.9))
+                if at < self.world.end_ns:
+                    self.world.at(at, functools.partial(self._order, agent))
             when += seconds(self.round_s)
 
     def _move_value(self) -> None:

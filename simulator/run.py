@@ -110,7 +110,7 @@ def run_simulation(config: SimulationConfig, *, endpoint: str | None = None, pro
                       interval_ns=interval, pacer=pacer)
     try:
         world.run(emitter.before_event)
-        emitter.finish()
+        emitter.finish(config.end_ns)
     finally:
         transport.close()
         world.shutdown()
@@ -129,7 +129,7 @@ def _inject(world: World, fleet: Fleet, market: Market, plan: ScenarioPlan,
     params = scenario.resolve(plan.params)
     rng = derived_rng(world.seed, "scenario", str(index), scenario.name)
     ctx = ScenarioContext(world, params, rng, fleet.noise_turn, market)
-    world.spawn(scenario.play(ctx, params), world.start_ns + seconds(params.at_s))
+    world.spawn(scenario.play(ctx, params), world.start_ns + seconds(params.at_s), past_end=True)
     return ScenarioPlan(scenario.name, params), ctx
 
 

@@ -42,19 +42,30 @@ def otlp_exporter(endpoint: str, protocol: str, token: str | None, timeout_s: fl
     return Http(endpoint=url, headers=headers, timeout=timeout_s)
 
 
+class EndpointUnavailable(RuntimeError):
+    """Several exports in a row failed (after the exporter's own retries): stop the run."""
+
+
 class OtlpTransport:
-    def __init__(self, exporter: SpanExporter) -> None:
+    def __init__(self, exporter: SpanExporter, max_consecutive_failures: int = 3) -> None:
         self._exporter = exporter
+        self._max_failures = max_consecutive_failures
+        self._failures_in_a_row = 0
         self.requests = 0
         self.failed_requests = 0
 
     def send(self, spans: Sequence[ReadableSpan], offset_ns: int) -> bool:
         self.requests += 1
         ok = self._exporter.export(spans) is SpanExportResult.SUCCESS
-        if not ok:
-            self.failed_requests += 1
-            log.warning("OTLP export of %d spans failed", len(spans))
-        return ok
+        if ok:
+            self._failures_in_a_row = 0
+            return True
+        self.failed_requests += 1
+        self._failures_in_a_row += 1
+        log.warning("OTLP export of %d spans failed", len(spans))
+        if self._failures_in_a_row >= self._max_failures:
+            raise EndpointUnavailable(f"{self._failures_in_a_row} exports in a row failed")
+        return False
 
     def close(self) -> None:
         self._exporter.shutdown()

@@ -53,19 +53,25 @@ class World:
     def market_agents(self) -> list[SimAgent]:
         return [self.agents[p.agent_id] for p in self.roster.market_agents]
 
-    def at(self, when_ns: int, action: Callable[[], None]) -> None:
-        heapq.heappush(self._queue, (max(when_ns, self.now), next(self._order), action))
+    def at(self, when_ns: int, action: Callable[[], None], *, past_end: bool = False) -> None:
+        """Run ``action`` at ``when_ns``. Events at or after the end of the run are dropped (the
+        background stops with the run) unless ``past_end``: an incident under way finishes."""
+        when_ns = max(when_ns, self.now)
+        if when_ns >= self.end_ns and not past_end:
+            return
+        heapq.heappush(self._queue, (when_ns, next(self._order), action))
 
-    def spawn(self, process: Process, at_ns: int | None = None) -> None:
+    def spawn(self, process: Process, at_ns: int | None = None, *, past_end: bool = False) -> None:
         """Run ``process`` from ``at_ns`` (default: now) until it returns."""
-        self.at(self.now if at_ns is None else at_ns, lambda: self._step(process))
+        start = self.now if at_ns is None else at_ns
+        self.at(start, lambda: self._step(process, past_end), past_end=past_end)
 
-    def _step(self, process: Process) -> None:
+    def _step(self, process: Process, past_end: bool) -> None:
         try:
             resume_ns = next(process)
         except StopIteration:
             return
-        self.at(resume_ns, lambda: self._step(process))
+        self.at(resume_ns, lambda: self._step(process, past_end), past_end=past_end)
 
     def run(self, before_event: Callable[[int], None]) -> None:
         """Run every event in time order; ``before_event`` sees each event time first (pacing,

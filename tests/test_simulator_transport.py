@@ -25,6 +25,7 @@ from simulator.labels import read_labels
 from simulator.replay import replay
 from simulator.run import SimulationConfig, run_simulation
 from simulator.suite import parse_spec
+from simulator.transport import EndpointUnavailable
 
 CONFIG = SimulationConfig(seed=11, agents=5, market_agents=4, duration_s=1800.0)
 
@@ -160,3 +161,25 @@ def test_cli_rejects_unknown_scenario_parameters(tmp_path: Path) -> None:
     assert main(args) == 2
     with pytest.raises(ValueError):
         parse_spec("cs4:variant=nope")
+
+
+def test_unreachable_endpoint_stops_the_run_quickly() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = SimulationConfig(seed=1, agents=2, market_agents=0, duration_s=3600.0, scenarios=())
+    began = time.monotonic()
+    with pytest.raises(EndpointUnavailable):
+        run_simulation(config, endpoint=f"http://127.0.0.1:{port}", timeout_s=0.5)
+    assert time.monotonic() - began < 10
+
+
+def test_realtime_mode_paces_to_the_wall_clock(sink: Sink) -> None:
+    config = SimulationConfig(seed=2, agents=2, market_agents=2, duration_s=3.0, realtime=True,
+                              start_ns=time.time_ns(), scenarios=(), sessions_per_agent_hour=5000.0)
+    began = time.monotonic()
+    result = run_simulation(config, endpoint=sink.url)
+    elapsed = time.monotonic() - began
+    assert 2.5 < elapsed < 10 and len(sink.spans) == result.spans > 0

@@ -104,12 +104,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"fleetwatch simulate: {error}", file=sys.stderr)
         return 2
     from simulator.run import run_simulation
+    from simulator.transport import EndpointUnavailable
 
     labels = args.labels or settings.data_dir / "simulations" / f"{config.run_id()}.labels.jsonl"
-    result = run_simulation(
-        config, endpoint=None if args.output else _endpoint(args, settings), protocol=args.protocol,
-        token=_token(args.token_file), output=args.output, labels_path=labels,
-    )
+    endpoint = None if args.output else _endpoint(args, settings)
+    try:
+        result = run_simulation(config, endpoint=endpoint, protocol=args.protocol,
+                                token=_token(args.token_file), output=args.output, labels_path=labels)
+    except EndpointUnavailable as error:
+        print(f"fleetwatch simulate: {endpoint}: {error}; is fleetwatch running?", file=sys.stderr)
+        return 1
     print(json.dumps({
         "run_id": result.summary.run_id, "spans": result.spans, "requests": result.requests,
         "failed_requests": result.failed_requests, "incidents": len(result.incidents),
