@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
              common: argparse.ArgumentParser) -> None:
     sim = subparsers.add_parser("simulate", parents=[common],
                                 help="simulate an agent fleet with labelled incidents")
-    sim.add_argument("--endpoint", help="OTLP endpoint (default http://127.0.0.1:<http-port>)")
+    sim.add_argument("--endpoint",
+                     help="OTLP endpoint (default http://127.0.0.1:<http-port>, or <grpc-port> for grpc)")
     sim.add_argument("--protocol", choices=("http", "grpc"), default="http")
     sim.add_argument("--token-file", type=Path, help="file holding the bearer token to send")
     sim.add_argument("--output", type=Path,
@@ -62,7 +63,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def _endpoint(args: argparse.Namespace, settings: Settings) -> str:
-    return str(args.endpoint or f"http://127.0.0.1:{settings.http_port or 4318}")
+    if args.endpoint:
+        return str(args.endpoint)
+    if getattr(args, "protocol", "http") == "grpc":
+        return f"http://127.0.0.1:{settings.grpc_port or 4317}"
+    return f"http://127.0.0.1:{settings.http_port or 4318}"
 
 
 def _token(path: Path | None) -> str | None:
