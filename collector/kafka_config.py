@@ -24,6 +24,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "max_block_ms": 2000,
         "request_timeout_ms": 5000,
         "delivery_timeout_ms": 8000,
+        "bootstrap_timeout_ms": 2000,
         "client_id": "fleetwatch-receiver",
     }
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from concurrent.futures import Future as ThreadFuture
 
 from kafka import KafkaProducer
@@ -15,12 +17,16 @@ from collector.split import split_request
 from collector.stats import IngestStats
 from fleetwatch.config import Settings
 
+_RENEW_AFTER_SECONDS = 10.0
+
 
 class KafkaSink:
     def __init__(self, settings: Settings, stats: IngestStats) -> None:
         self._settings = settings
         self._stats = stats
         self._producer: KafkaProducer | None = None
+        self._renewing = threading.Lock()
+        self._last_success = time.monotonic()
 
     def start(self) -> None:
         self._producer = KafkaProducer(**producer_config(self._settings))
@@ -40,15 +46,38 @@ class KafkaSink:
         except KafkaError as error:
             self._stats.store_failures += 1
             self._stats.last_error = f"{type(error).__name__}: {error}"
+            await loop.run_in_executor(None, self._renew_if_stuck)
             raise Overloaded("Kafka unavailable; retry later", self._settings.retry_after_seconds) from error
+        self._last_success = time.monotonic()
         self._stats.stored(spans)
 
+    def _renew_if_stuck(self) -> None:
+        """Replace a producer that has failed for a while.
+
+        An idempotent producer whose broker lost its producer state (a restarted or replaced
+        broker) can stay in a fatal state; a new producer starts a new session.
+        """
+        with self._renewing:
+            if time.monotonic() - self._last_success < _RENEW_AFTER_SECONDS:
+                return
+            old, self._producer = self._producer, None  # the next send builds a new one
+            self._last_success = time.monotonic()  # give the new producer its own grace period
+        if old is not None:
+            old.close(timeout=0)
+
+    def _current_producer(self) -> KafkaProducer:
+        with self._renewing:
+            if self._producer is None:
+                # Raises KafkaError (answered 503) while no broker can be reached.
+                self._producer = KafkaProducer(**producer_config(self._settings))
+            return self._producer
+
     def _produce(self, payloads: list[bytes]) -> ThreadFuture[None]:
-        assert self._producer is not None, "KafkaSink.start() was not called"
         everything: ThreadFuture[None] = ThreadFuture()
         remaining = [len(payloads)]
         try:
-            sends = [self._producer.send(self._settings.kafka_topic, value=p) for p in payloads]
+            producer = self._current_producer()
+            sends = [producer.send(self._settings.kafka_topic, value=p) for p in payloads]
         except KafkaError as error:
             everything.set_exception(error)
             return everything

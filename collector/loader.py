@@ -16,6 +16,7 @@ retries the same batch with backoff, and commits nothing.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -37,6 +38,8 @@ from fleetwatch.config import Settings
 
 log = logging.getLogger(__name__)
 
+COMMIT_DELAY_FAILPOINT = "FLEETWATCH_FAILPOINT_COMMIT_DELAY_SECONDS"
+
 Records = dict[TopicPartition, list[ConsumerRecord]]
 
 _MAX_BACKOFF = 10.0
@@ -57,6 +60,9 @@ class KafkaLoader:
         self._dead_letters: DeadLetters | None = None
         self._unverified: set[TopicPartition] = set()
         self._revoked = False
+        # Fault-injection tests widen the window between insert and commit so that a SIGKILL
+        # lands inside it; never set in production.
+        self._failpoint_commit_delay = float(os.environ.get(COMMIT_DELAY_FAILPOINT, "0") or 0)
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self) -> None:
@@ -98,6 +104,8 @@ class KafkaLoader:
         except BatchAbandoned:
             log.info("rebalance during retry: abandoned batch %s", batch.dedup_token())
             return 0
+        if self._failpoint_commit_delay:
+            time.sleep(self._failpoint_commit_delay)
         self._commit(batch)
         return batch.rows
 
@@ -154,8 +162,9 @@ class KafkaLoader:
             self._note_failure(error)
             return self._hold_back(records, fresh)
         kept = {tp: msgs for tp, msgs in records.items() if tp not in self._unverified}
+        trusted = self._trusted_stored(fresh, stored)
         for tp in fresh:
-            done = stored.get(tp.partition, -1)
+            done = trusted.get(tp.partition, -1)
             unseen = [m for m in records.get(tp, []) if m.offset > done]
             if unseen:
                 kept[tp] = unseen
@@ -164,6 +173,24 @@ class KafkaLoader:
         consumer.resume(*fresh)
         self._unverified.clear()
         return kept
+
+    def _trusted_stored(self, fresh: list[TopicPartition], stored: dict[int, int]) -> dict[int, int]:
+        """Stored offsets that describe this incarnation of the topic.
+
+        With no committed offset (a new group, or a topic deleted and re-created) the stored
+        offsets are trusted only while the partition's log actually reaches them; otherwise a
+        re-created topic would have its first messages skipped.
+        """
+        consumer = self._require_consumer()
+        ends = consumer.end_offsets(fresh)
+        trusted = {}
+        for tp in fresh:
+            done = stored.get(tp.partition)
+            if done is None:
+                continue
+            if consumer.committed(tp) is not None or done < ends.get(tp, 0):
+                trusted[tp.partition] = done
+        return trusted
 
     def _hold_back(self, records: Records, fresh: list[TopicPartition]) -> Records:
         consumer = self._require_consumer()

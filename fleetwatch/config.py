@@ -79,7 +79,8 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="Spans older than this behind the watermark are ignored."
     )
     detector_max_clock_skew_seconds: float = Field(
-        default=300.0, gt=0, description="Spans stamped further than this past ingest time do not move the watermark."
+        default=300.0, gt=0,
+        description="Spans stamped further than this past ingest time do not move the watermark.",
     )
     detector_max_windows_per_tick: int = Field(default=64, ge=1)
     detector_update_interval_seconds: float = Field(

@@ -33,11 +33,23 @@ class WorkerSpec:
 def worker_specs() -> list[WorkerSpec]:
     """The workers a ``detectors`` role runs, in order (detect, then deliver)."""
     # Imported here so that importing fleetwatch.workers stays free of side effects and cheap.
+    from dashboards.annotations import AnnotationPublisher, annotations_enabled
     from detectors.delivery import WebhookDispatcher
 
     return [
+        WorkerSpec("detectors", enabled=lambda settings: True, make=detector_engine),
         WorkerSpec("webhooks", enabled=lambda settings: True, make=WebhookDispatcher),
+        WorkerSpec("grafana-annotations", enabled=annotations_enabled, make=AnnotationPublisher),
     ]
+
+
+def detector_engine(settings: Settings, client: Client) -> Worker:
+    from detectors.builtin.catalogue import builtin_registry
+    from detectors.engine import DetectorEngine
+    from detectors.policy import load_policy
+
+    policy = load_policy(settings.policy_file)
+    return DetectorEngine(settings, client, builtin_registry(policy), policy)
 
 
 class PeriodicWorker:

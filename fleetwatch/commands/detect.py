@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
-import time
 import uuid
 
 from collector.migrations import migrate
@@ -15,6 +15,7 @@ from detectors.evaluation import Report, read_alerts
 from detectors.policy import PolicyError, load_policy
 from fleetwatch.clickhouse import connect
 from fleetwatch.config import Settings
+from fleetwatch.service import DETECTORS, Service, run_until_signalled
 
 log = logging.getLogger(__name__)
 # Seeds used while tuning thresholds; the tests measure on others (docs/detectors.md).
@@ -43,16 +44,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except PolicyError as error:
         print(f"fleetwatch: {error}")
         return 2
+    if not args.once:
+        # The detectors role: engine, webhook and annotation workers, and the admin endpoint.
+        return asyncio.run(run_until_signalled(Service(settings, {DETECTORS})))
     client = connect(settings)
     migrate(client)
     engine = DetectorEngine(settings, client, builtin_registry(policy), policy)
-    if args.once:
-        print(f"{engine.drain()} alert rows written")
-        return 0
-    while True:
-        started = time.monotonic()
-        engine.run_once()
-        time.sleep(max(0.0, settings.detector_interval_seconds - (time.monotonic() - started)))
+    print(f"{engine.drain()} alert rows written")
+    return 0
 
 
 def run_eval(args: argparse.Namespace, settings: Settings) -> int:

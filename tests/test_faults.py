@@ -1,0 +1,148 @@
+"""Fault injection with real components: SIGKILLed loader, ClickHouse refusing writes, broker outage.
+
+Every span carries a unique (TraceId, SpanId); loss and duplication are counted exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from clickhouse_connect.driver.client import Client
+from kafka import KafkaAdminClient, KafkaProducer
+
+from collector.kafka_topics import ensure_topics
+from collector.loader import COMMIT_DELAY_FAILPOINT
+from fleetwatch.config import Settings
+from fleetwatch.service import LOADER, RECEIVER
+from tests.support.loader_process import LoaderProcess
+from tests.support.otel import sdk_request
+from tests.support.service import running_service
+from tests.support.tansu import TansuBroker
+from tests.test_kafka_e2e import kafka_settings, wait_for_rows
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+KILLS = int(os.environ.get("FLEETWATCH_FAULT_KILLS", "8"))
+
+
+def _produce_steadily(settings: Settings, payloads: list[bytes], pause: float) -> threading.Thread:
+    def produce() -> None:
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        for payload in payloads:
+            producer.send(settings.kafka_topic, payload)
+            time.sleep(pause)
+        producer.flush()
+        producer.close()
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_sigkilled_loader_loses_and_duplicates_nothing(settings: Settings, tansu: TansuBroker, tmp_path: Path) -> None:
+    configured = kafka_settings(settings, tansu)
+    ensure_topics(configured)
+    payloads = [sdk_request(50, service=f"client-{i % 4}").SerializeToString() for i in range(200)]
+    expected = 50 * len(payloads)
+    producing = _produce_steadily(configured, payloads, pause=0.04)
+    loader = LoaderProcess(configured, tmp_path / "chdb", tmp_path / "loader.log",
+                           {COMMIT_DELAY_FAILPOINT: "0.3"})
+    rng = random.Random(7)
+    for _ in range(KILLS):
+        loader.start()
+        loader.wait_ready()
+        time.sleep(rng.uniform(2.0, 4.0))  # joins the group (~3 s), then loads for a while
+        loader.kill()
+    producing.join(timeout=120)
+    loader.start()
+    loader.wait_ready()
+    started = time.monotonic()
+    summary = loader.storage()
+    while summary["spans"] < expected and time.monotonic() - started < 90:
+        time.sleep(0.5)
+        summary = loader.storage()
+    drained_in = time.monotonic() - started
+    assert loader.terminate() == 0
+    assert summary["distinct_spans"] == expected, summary
+    assert summary["duplicate_spans"] == 0, summary
+    assert drained_in < 60
+
+
+def test_clickhouse_outage_commits_nothing_and_loses_nothing(
+    settings: Settings, ch: Client, tansu: TansuBroker
+) -> None:
+    configured = kafka_settings(settings, tansu)
+    ensure_topics(configured)
+    admin = KafkaAdminClient(bootstrap_servers=tansu.bootstrap)
+    with running_service(configured, {LOADER}) as service:
+        first = [sdk_request(20).SerializeToString() for _ in range(10)]
+        _produce_steadily(configured, first, pause=0.0).join()
+        assert wait_for_rows(ch, 200) == 200
+        committed_before = admin.list_group_offsets(configured.kafka_group)
+        ch.command("DETACH TABLE otel_traces")  # ClickHouse refuses every insert and query
+        try:
+            outage = [sdk_request(20).SerializeToString() for _ in range(15)]
+            _produce_steadily(configured, outage, pause=0.0).join()
+            time.sleep(6)  # longer than the group's session timeout: membership must survive
+            assert admin.list_group_offsets(configured.kafka_group) == committed_before
+            assert service.failure is None
+            assert service.stats.store_failures > 0
+        finally:
+            ch.command("ATTACH TABLE otel_traces")
+        assert wait_for_rows(ch, 500) == 500
+        time.sleep(1)
+        assert ch.query("SELECT count(), uniqExact(TraceId, SpanId) FROM otel_traces").result_rows[0] == (500, 500)
+    admin.close()
+
+
+def test_broker_outage_never_answers_200_for_dropped_data(settings: Settings, ch: Client, tmp_path: Path) -> None:
+    """Stop the broker under load: the receiver answers only 503 with Retry-After until it is back.
+
+    Tansu here stores in memory, so a restart is a new, empty broker: the test waits until
+    everything acknowledged before the outage is loaded, and recreates the topics afterwards
+    (as an operator would for a fresh cluster). Broker-side durability is Kafka's promise.
+    """
+    broker = TansuBroker(tmp_path)
+    broker.start()
+    configured = kafka_settings(settings, broker)
+    url_of = lambda service: f"http://127.0.0.1:{service.http_port}/v1/traces"  # noqa: E731
+    headers = {"Content-Type": "application/x-protobuf"}
+    answered_ok: list[bytes] = []
+    try:
+        with running_service(configured, {RECEIVER, LOADER}) as service:
+            for _ in range(5):
+                body = sdk_request(10).SerializeToString()
+                assert httpx.post(url_of(service), content=body, headers=headers).status_code == 200
+                answered_ok.append(body)
+            assert wait_for_rows(ch, 50) == 50
+            broker.stop()
+            statuses = set()
+            for _ in range(3):
+                reply = httpx.post(url_of(service), content=sdk_request(10).SerializeToString(),
+                                   headers=headers, timeout=30)
+                statuses.add(reply.status_code)
+                assert reply.status_code == 503 and reply.headers.get("Retry-After"), reply.status_code
+            broker.start()
+            ensure_topics(configured)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                reply = httpx.post(url_of(service), content=sdk_request(10).SerializeToString(),
+                                   headers=headers, timeout=30)
+                if reply.status_code == 200:
+                    break
+                assert reply.status_code == 503
+                time.sleep(float(reply.headers.get("Retry-After", "1")))
+            assert reply.status_code == 200
+            assert wait_for_rows(ch, 60) == 60
+            assert service.failure is None
+    finally:
+        broker.stop()
+
+
