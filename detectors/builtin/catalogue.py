@@ -8,6 +8,7 @@ from detectors.base import Detector
 from detectors.builtin.authority import AuthorityViolations
 from detectors.builtin.destructive import DestructiveActions
 from detectors.builtin.false_completion import FalseCompletion
+from detectors.builtin.fan_out import FanOutStorms
 from detectors.builtin.loops import AgentLoops
 from detectors.builtin.processes import OrphanProcesses
 from detectors.builtin.spoofing import IdentitySpoofing
@@ -21,6 +22,7 @@ BUILTIN_DETECTORS: tuple[type[Detector[Any]], ...] = (
     AuthorityViolations,
     DestructiveActions,
     IdentitySpoofing,
+    FanOutStorms,
 )
 
 
