@@ -7,10 +7,12 @@ from typing import Any
 from detectors.base import Detector
 from detectors.builtin.authority import AuthorityViolations
 from detectors.builtin.destructive import DestructiveActions
+from detectors.builtin.disclosure import SensitiveDisclosure
 from detectors.builtin.false_completion import FalseCompletion
 from detectors.builtin.fan_out import FanOutStorms
 from detectors.builtin.loops import AgentLoops
 from detectors.builtin.processes import OrphanProcesses
+from detectors.builtin.runaway import ResourceRunaway
 from detectors.builtin.spoofing import IdentitySpoofing
 from detectors.policy import Policy
 from detectors.registry import DetectorRegistry
@@ -23,6 +25,8 @@ BUILTIN_DETECTORS: tuple[type[Detector[Any]], ...] = (
     DestructiveActions,
     IdentitySpoofing,
     FanOutStorms,
+    SensitiveDisclosure,
+    ResourceRunaway,
 )
 
 
