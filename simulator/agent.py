@@ -48,13 +48,15 @@ def link_to(message: MessageRef) -> Link:
 class SimAgent:
     """Emits one agent's spans; ids and timing jitter come from streams seeded by its id."""
 
-    def __init__(self, profile: AgentProfile, seed: int, processor: SpanProcessor) -> None:
+    def __init__(self, profile: AgentProfile, seed: int, processor: SpanProcessor,
+                 id_salt: str = "") -> None:
         self.profile = profile
         self.rng = derived_rng(seed, "timing", profile.agent_id)
         self._provider = TracerProvider(
             sampler=ALWAYS_ON,
             resource=agent_resource(profile),
-            id_generator=SeededIdGenerator(derive_seed(seed, "ids", profile.agent_id)),
+            # Salted with the run id: two different runs with the same seed never share ids.
+            id_generator=SeededIdGenerator(derive_seed(seed, "ids", id_salt, profile.agent_id)),
             shutdown_on_exit=False,
         )
         self._provider.add_span_processor(processor)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -85,7 +86,7 @@ class RunResult:
 def run_simulation(config: SimulationConfig, *, endpoint: str | None = None, protocol: str = "http",
                    token: str | None = None, output: Path | None = None,
                    labels_path: Path | None = None, transport: Transport | None = None,
-                   timeout_s: float = 10.0) -> RunResult:
+                   timeout_s: float = 10.0, concurrency: int = 4) -> RunResult:
     """Simulate ``config`` and deliver its spans to ``transport``, else a record file
     (``output``), else the OTLP ``endpoint``; write labels to ``labels_path`` when given."""
     began = time.monotonic()
@@ -93,16 +94,18 @@ def run_simulation(config: SimulationConfig, *, endpoint: str | None = None, pro
         if output is not None:
             transport = FileTransport(output)
         elif endpoint is not None:
-            transport = OtlpTransport(otlp_exporter(endpoint, protocol, token, timeout_s))
+            transport = OtlpTransport(
+                functools.partial(otlp_exporter, endpoint, protocol, token, timeout_s),
+                concurrency=concurrency)
         else:
             raise ValueError("run_simulation needs a transport, an output file or an endpoint")
     collector = SpanCollector()
     roster = build_roster(config.agents, config.market_agents, derived_rng(config.seed, "roster"))
-    world = World(roster, config.seed, SimClock(config.start_ns), config.end_ns, collector)
+    run_id = config.run_id()
+    world = World(roster, config.seed, SimClock(config.start_ns), config.end_ns, collector, run_id)
     fleet, market = Fleet(world, config.sessions_per_agent_hour), Market(world)
     fleet.start()
     market.start()
-    run_id = config.run_id()
     injected = [_inject(world, fleet, market, plan, index) for index, plan in enumerate(config.plans())]
     interval = seconds(1.0 if config.realtime else config.flush_interval_s)
     pacer = Pacer(config.start_ns) if config.realtime else None
@@ -112,8 +115,8 @@ def run_simulation(config: SimulationConfig, *, endpoint: str | None = None, pro
         world.run(emitter.before_event)
         emitter.finish(config.end_ns)
     finally:
-        transport.close()
         world.shutdown()
+        transport.close()
     incidents = [label for index, (plan, ctx) in enumerate(injected)
                  if (label := _label(ctx, plan, index, run_id, config.tenant)) is not None]
     summary = _summary(config, run_id, roster.all_agents(), incidents, emitter.spans, world.now)

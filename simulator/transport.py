@@ -7,7 +7,10 @@ gRPC optional) so what reaches fleetwatch is exactly what an instrumented agent 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -47,28 +50,57 @@ class EndpointUnavailable(RuntimeError):
 
 
 class OtlpTransport:
-    def __init__(self, exporter: SpanExporter, max_consecutive_failures: int = 3) -> None:
-        self._exporter = exporter
+    """Exports batches with the stock exporter on ``concurrency`` threads (one exporter each),
+    as several agents' processes would; arrival order varies, span content does not."""
+
+    def __init__(self, make_exporter: Callable[[], SpanExporter], *, concurrency: int = 4,
+                 max_consecutive_failures: int = 3) -> None:
+        self._make_exporter = make_exporter
+        self._local = threading.local()
+        self._exporters: list[SpanExporter] = []
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="otlp-export")
+        self._in_flight: deque[Future[bool]] = deque()
+        self._window = concurrency * 2
+        self._lock = threading.Lock()
         self._max_failures = max_consecutive_failures
         self._failures_in_a_row = 0
         self.requests = 0
         self.failed_requests = 0
 
+    def _exporter(self) -> SpanExporter:
+        exporter: SpanExporter | None = getattr(self._local, "exporter", None)
+        if exporter is None:
+            exporter = self._local.exporter = self._make_exporter()
+            with self._lock:
+                self._exporters.append(exporter)
+        return exporter
+
+    def _export(self, spans: Sequence[ReadableSpan]) -> bool:
+        ok = self._exporter().export(spans) is SpanExportResult.SUCCESS
+        with self._lock:
+            self._failures_in_a_row = 0 if ok else self._failures_in_a_row + 1
+            self.failed_requests += 0 if ok else 1
+        if not ok:
+            log.warning("OTLP export of %d spans failed", len(spans))
+        return ok
+
     def send(self, spans: Sequence[ReadableSpan], offset_ns: int) -> bool:
-        self.requests += 1
-        ok = self._exporter.export(spans) is SpanExportResult.SUCCESS
-        if ok:
-            self._failures_in_a_row = 0
-            return True
-        self.failed_requests += 1
-        self._failures_in_a_row += 1
-        log.warning("OTLP export of %d spans failed", len(spans))
         if self._failures_in_a_row >= self._max_failures:
             raise EndpointUnavailable(f"{self._failures_in_a_row} exports in a row failed")
-        return False
+        while len(self._in_flight) >= self._window:  # backpressure: never run far ahead
+            self._in_flight.popleft().result()
+        self.requests += 1
+        self._in_flight.append(self._pool.submit(self._export, list(spans)))
+        return True
 
     def close(self) -> None:
-        self._exporter.shutdown()
+        while self._in_flight:
+            self._in_flight.popleft().result()
+        self._pool.shutdown(wait=True)
+        for exporter in self._exporters:
+            exporter.shutdown()
+        if self._failures_in_a_row >= self._max_failures:
+            raise EndpointUnavailable(f"{self._failures_in_a_row} exports in a row failed")
 
 
 class FileTransport:

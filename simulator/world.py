@@ -23,13 +23,14 @@ Process = Generator[int, None, None]
 
 class World:
     def __init__(self, roster: Roster, seed: int, clock: SimClock, end_ns: int,
-                 processor: SpanProcessor) -> None:
+                 processor: SpanProcessor, id_salt: str = "") -> None:
         self.roster = roster
         self.seed = seed
         self.clock = clock
         self.end_ns = end_ns
         self.agents: dict[str, SimAgent] = {
-            profile.agent_id: SimAgent(profile, seed, processor) for profile in roster.all_agents()
+            profile.agent_id: SimAgent(profile, seed, processor, id_salt)
+            for profile in roster.all_agents()
         }
         # How many incidents each agent is already part of: scenarios spread over the fleet.
         self.incident_load: Counter[str] = Counter()

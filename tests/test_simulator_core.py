@@ -43,6 +43,12 @@ def test_different_seeds_differ() -> None:
     assert not ids_one & ids_two
 
 
+def test_runs_with_the_same_seed_but_another_config_share_no_ids() -> None:
+    _, one = simulate(SHORT)
+    _, two = simulate(SimulationConfig(seed=7, agents=6, market_agents=4, duration_s=1700.0))
+    assert not {s.span_id for s in spans_of(one)} & {s.span_id for s in spans_of(two)}
+
+
 def test_seeded_id_generator_is_reproducible_and_nonzero() -> None:
     a, b = SeededIdGenerator(5), SeededIdGenerator(5)
     ids = [(a.generate_trace_id(), a.generate_span_id()) for _ in range(100)]

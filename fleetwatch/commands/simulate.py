@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     pace = rep.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=1.0, help="N times the recorded pace")
     pace.add_argument("--max", action="store_true", help="as fast as possible")
-    rep.add_argument("--concurrency", type=int, default=4)
+    rep.add_argument("--concurrency", type=int, default=8)
     rep.set_defaults(handler=run_replay)
 
 
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     labels = args.labels or settings.data_dir / "simulations" / f"{config.run_id()}.labels.jsonl"
     endpoint = None if args.output else _endpoint(args, settings)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         result = run_simulation(config, endpoint=endpoint, protocol=args.protocol,
                                 token=_token(args.token_file), output=args.output, labels_path=labels)
@@ -131,6 +133,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     from simulator.replay import replay
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per request
     try:
         stats = replay(args.file, _endpoint(args, settings), speed=None if args.max else args.speed,
                        concurrency=args.concurrency, token=_token(args.token_file))
