@@ -126,6 +126,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "failed_requests": result.failed_requests, "incidents": len(result.incidents),
         "labels": str(labels), "output": str(args.output) if args.output else None,
         "wall_seconds": round(result.wall_seconds, 3),
+        "spans_per_simulated_second": round(result.spans / config.duration_s, 2),
     }, indent=2))
     return 1 if result.failed_requests else 0
 
