@@ -133,7 +133,9 @@ class KafkaLoader:
         consumer.resume(*consumer.assignment())
 
     def _commit(self, batch: LoadBatch) -> None:
-        offsets = {tp: OffsetAndMetadata(hi + 1, "", -1) for tp, (_, hi) in batch.ranges.items()}
+        self._commit_offsets({tp: OffsetAndMetadata(hi + 1, "", -1) for tp, (_, hi) in batch.ranges.items()})
+
+    def _commit_offsets(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         try:
             self._require_consumer().commit(offsets=offsets)
         except CommitFailedError as error:
@@ -163,15 +165,23 @@ class KafkaLoader:
             return self._hold_back(records, fresh)
         kept = {tp: msgs for tp, msgs in records.items() if tp not in self._unverified}
         trusted = self._trusted_stored(fresh, stored)
+        caught_up: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp in fresh:
             done = trusted.get(tp.partition, -1)
-            unseen = [m for m in records.get(tp, []) if m.offset > done]
+            returned = records.get(tp, [])
+            unseen = [m for m in returned if m.offset > done]
+            if len(unseen) < len(returned):
+                log.info("partition %s: skipped %d offsets already stored (through %d)",
+                         tp.partition, len(returned) - len(unseen), done)
+                caught_up[tp] = OffsetAndMetadata(done + 1, "", -1)
             if unseen:
                 kept[tp] = unseen
             elif consumer.position(tp) <= done:
                 consumer.seek(tp, done + 1)
         consumer.resume(*fresh)
         self._unverified.clear()
+        if caught_up:  # record it, so the next owner does not re-read what was skipped
+            self._commit_offsets(caught_up)
         return kept
 
     def _trusted_stored(self, fresh: list[TopicPartition], stored: dict[int, int]) -> dict[int, int]:

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 KILLS = int(os.environ.get("FLEETWATCH_FAULT_KILLS", "8"))
 
 
-def _produce_steadily(settings: Settings, payloads: list[bytes], pause: float) -> threading.Thread:
+def _produce_all(settings: Settings, payloads: list[bytes], pause: float) -> threading.Thread:
     def produce() -> None:
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
         for payload in payloads:
@@ -45,21 +45,45 @@ def _produce_steadily(settings: Settings, payloads: list[bytes], pause: float) -
     return thread
 
 
+class SteadyProducer:
+    """Produces 50-span requests every ``pause`` seconds until stopped; counts what it sent."""
+
+    def __init__(self, settings: Settings, pause: float) -> None:
+        self._settings = settings
+        self._pause = pause
+        self._stop = threading.Event()
+        self.spans = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        producer = KafkaProducer(bootstrap_servers=self._settings.kafka_bootstrap, acks="all")
+        while not self._stop.is_set():
+            producer.send(self._settings.kafka_topic, sdk_request(50, service="steady").SerializeToString()).get(30)
+            self.spans += 50
+            time.sleep(self._pause)
+        producer.close()
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        return self.spans
+
+
 def test_sigkilled_loader_loses_and_duplicates_nothing(settings: Settings, tansu: TansuBroker, tmp_path: Path) -> None:
     configured = kafka_settings(settings, tansu)
     ensure_topics(configured)
-    payloads = [sdk_request(50, service=f"client-{i % 4}").SerializeToString() for i in range(200)]
-    expected = 50 * len(payloads)
-    producing = _produce_steadily(configured, payloads, pause=0.04)
-    loader = LoaderProcess(configured, tmp_path / "chdb", tmp_path / "loader.log",
-                           {COMMIT_DELAY_FAILPOINT: "0.3"})
+    producing = SteadyProducer(configured, pause=0.05)
+    log_path = tmp_path / "loader.log"
+    # The failpoint holds each batch between insert and commit, so kills land inside that window.
+    loader = LoaderProcess(configured, tmp_path / "chdb", log_path, {COMMIT_DELAY_FAILPOINT: "0.5"})
     rng = random.Random(7)
     for _ in range(KILLS):
         loader.start()
         loader.wait_ready()
-        time.sleep(rng.uniform(2.0, 4.0))  # joins the group (~3 s), then loads for a while
+        time.sleep(rng.uniform(2.5, 4.5))  # joins the group (~3 s), then loads for a while
         loader.kill()
-    producing.join(timeout=120)
+    expected = producing.stop()
     loader.start()
     loader.wait_ready()
     started = time.monotonic()
@@ -72,6 +96,8 @@ def test_sigkilled_loader_loses_and_duplicates_nothing(settings: Settings, tansu
     assert summary["distinct_spans"] == expected, summary
     assert summary["duplicate_spans"] == 0, summary
     assert drained_in < 60
+    # Proof that some kills landed between insert and commit (and were not re-inserted).
+    assert "already stored" in log_path.read_text()
 
 
 def test_clickhouse_outage_commits_nothing_and_loses_nothing(
@@ -82,13 +108,13 @@ def test_clickhouse_outage_commits_nothing_and_loses_nothing(
     admin = KafkaAdminClient(bootstrap_servers=tansu.bootstrap)
     with running_service(configured, {LOADER}) as service:
         first = [sdk_request(20).SerializeToString() for _ in range(10)]
-        _produce_steadily(configured, first, pause=0.0).join()
+        _produce_all(configured, first, pause=0.0).join()
         assert wait_for_rows(ch, 200) == 200
         committed_before = admin.list_group_offsets(configured.kafka_group)
         ch.command("DETACH TABLE otel_traces")  # ClickHouse refuses every insert and query
         try:
             outage = [sdk_request(20).SerializeToString() for _ in range(15)]
-            _produce_steadily(configured, outage, pause=0.0).join()
+            _produce_all(configured, outage, pause=0.0).join()
             time.sleep(6)  # longer than the group's session timeout: membership must survive
             assert admin.list_group_offsets(configured.kafka_group) == committed_before
             assert service.failure is None
