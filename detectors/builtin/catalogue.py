@@ -14,6 +14,7 @@ from detectors.builtin.loops import AgentLoops
 from detectors.builtin.processes import OrphanProcesses
 from detectors.builtin.runaway import ResourceRunaway
 from detectors.builtin.spoofing import IdentitySpoofing
+from detectors.builtin.takeover import Takeover
 from detectors.policy import Policy
 from detectors.registry import DetectorRegistry
 
@@ -26,6 +27,7 @@ BUILTIN_DETECTORS: tuple[type[Detector[Any]], ...] = (
     IdentitySpoofing,
     FanOutStorms,
     SensitiveDisclosure,
+    Takeover,
     ResourceRunaway,
 )
 
