@@ -13,6 +13,7 @@ from detectors.builtin.fan_out import FanOutStorms
 from detectors.builtin.loops import AgentLoops
 from detectors.builtin.processes import OrphanProcesses
 from detectors.builtin.runaway import ResourceRunaway
+from detectors.builtin.silent_failure import SilentFailures
 from detectors.builtin.spoofing import IdentitySpoofing
 from detectors.builtin.takeover import Takeover
 from detectors.policy import Policy
@@ -29,6 +30,7 @@ BUILTIN_DETECTORS: tuple[type[Detector[Any]], ...] = (
     SensitiveDisclosure,
     Takeover,
     ResourceRunaway,
+    SilentFailures,
 )
 
 

@@ -1,0 +1,122 @@
+"""Silent failures (CS6): a model provider errors or truncates on one topic, and the agent hands
+the failure to its users as if it were an answer.
+
+A model call failed when it carries ``error.type``, span status ERROR, or finish reason
+``error``/``length``/``content_filter``. It is *recovered* when a later call in the same turn
+succeeded (the ordinary retry: the benign background has ~1.5% provider errors, all retried);
+recovered failures do not count. Unrecovered ones are clustered per (agent, provider,
+``fleet.topic``) and weighed: an error more than a truncation, more again when a reply was sent
+after it, when the turn claimed ``completed``, and when the reply or the model output reads like
+provider error text (``patterns.error_text``, where content is captured). Random truncations
+spread over topics never pile up in one cluster; without ``fleet.topic`` every failure of an
+agent's provider falls in one cluster, so its score is discounted.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from detectors.base import Detector
+from detectors.builtin import frames
+from detectors.builtin.util import any_match, evidence, first_ts, plural
+from detectors.context import EvalContext
+from detectors.model import Candidate, Requirement
+
+FAILED_FINISH = r'"(error|length|content_filter)"'
+
+
+class SilentFailureParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    weight_error: float = 1.0
+    weight_truncation: float = 0.5
+    weight_delivered: float = 0.25  # a reply went out after the failed call
+    weight_claimed: float = 0.25  # and the turn claimed the task completed
+    weight_error_text: float = 0.5  # the reply reads like a provider error message
+    unknown_topic_discount: float = 0.5
+
+
+class SilentFailures(Detector[SilentFailureParams]):
+    name = "silent_failures"
+    summary = "provider errors and truncations on one topic delivered to users as answers"
+    params_model = SilentFailureParams
+    requirements = (
+        Requirement(("gen_ai.response.finish_reasons", "error.type"), "whether a model call failed"),
+        Requirement(("fleet.topic",), "which topic a model call was about"),
+    )
+    default_window_seconds = 1800
+    default_slide_seconds = 30
+    default_threshold = 3.0
+
+    def candidates(self, ctx: EvalContext) -> list[Candidate]:
+        chats = frames.chats(ctx).with_columns(
+            broken=pl.col("failed") | pl.col("finish").str.contains(FAILED_FINISH),
+            errored=pl.col("failed") | pl.col("finish").str.contains('"error"'),
+        )
+        failures = _unrecovered(chats)
+        if failures.is_empty():
+            return []
+        failures = self._weigh(ctx, failures)
+        found = []
+        for (agent, provider, topic), cluster in failures.group_by("agent", "provider", "topic"):
+            candidate = self._judge(str(agent), str(provider), str(topic), cluster)
+            if candidate is not None:
+                found.append(candidate)
+        return found
+
+    def _weigh(self, ctx: EvalContext, failures: pl.DataFrame) -> pl.DataFrame:
+        p = self.params
+        turns = frames.turns(ctx).select("trace", "claim", pl.col("principal").alias("asker"))
+        sends = frames.sends(ctx).select(
+            "trace", pl.col("ts").alias("sent_ts"), pl.col("text").alias("reply"))
+        replies = failures.join(sends, on="trace", how="left").filter(
+            pl.col("sent_ts").is_null() | (pl.col("sent_ts") >= pl.col("ts"))
+        ).group_by("span").agg(
+            pl.col("sent_ts").is_not_null().any().alias("delivered"),
+            pl.col("reply").fill_null("").str.join(" ").alias("reply"),
+        )
+        patterns = self.policy.patterns.error_text
+        weighed = failures.join(replies, on="span", how="left").join(turns, on="trace", how="left")
+        return weighed.with_columns(
+            pl.col("delivered").fill_null(False), pl.col("asker").fill_null(""),
+            error_text=pl.concat_str(pl.col("reply").fill_null(""), pl.col("text"), separator=" ")
+            .map_elements(lambda t: any_match(patterns, t), return_dtype=pl.Boolean),
+        ).with_columns(
+            weight=pl.when(pl.col("errored")).then(p.weight_error).otherwise(p.weight_truncation)
+            + pl.when(pl.col("delivered")).then(p.weight_delivered).otherwise(0.0)
+            + pl.when(pl.col("claim") == "completed").then(p.weight_claimed).otherwise(0.0)
+            + pl.when(pl.col("error_text")).then(p.weight_error_text).otherwise(0.0)
+        )
+
+    def _judge(self, agent: str, provider: str, topic: str, cluster: pl.DataFrame) -> Candidate | None:
+        score = float(cluster["weight"].sum())
+        if not topic:
+            score *= self.params.unknown_topic_discount
+        if score < self.threshold * 0.5:
+            return None
+        errors = int(cluster["errored"].sum())
+        delivered = int(cluster["delivered"].sum())
+        askers = sorted(a for a in cluster["asker"].unique().to_list() if a)
+        about_topic = f"on topic {topic}" if topic else "(topic unknown)"
+        text = int(cluster["error_text"].sum())
+        explanation = (
+            f"{agent}'s provider {provider or '(unknown)'} failed {plural(cluster.height, 'time')} "
+            f"{about_topic} without a successful retry ({plural(errors, 'error')}, "
+            f"{plural(cluster.height - errors, 'truncation')}); {delivered} replies went out "
+            f"to {plural(len(askers), 'person')} anyway"
+            + (f", {text} of them reading like error text" if text else "") + "."
+        )
+        return Candidate(
+            key=f"{agent}|{provider}|{topic}", score=score,
+            title=f"silent provider failures for {agent} {about_topic}", explanation=explanation,
+            agents=(agent,), principals=tuple(askers), evidence=evidence(cluster),
+            first_event_ns=first_ts(cluster), labels={"provider": provider, "topic": topic},
+        )
+
+
+def _unrecovered(chats: pl.DataFrame) -> pl.DataFrame:
+    """Failed model calls with no later successful call in the same turn (trace)."""
+    last_ok = chats.filter(~pl.col("broken")).group_by("trace").agg(pl.col("ts").max().alias("ok_ts"))
+    return chats.filter(pl.col("broken")).join(last_ok, on="trace", how="left").filter(
+        pl.col("ok_ts").is_null() | (pl.col("ok_ts") < pl.col("ts"))
+    ).drop("ok_ts")

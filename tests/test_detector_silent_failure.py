@@ -1,0 +1,77 @@
+"""Silent failures: unrecovered provider errors and truncations on one topic, delivered as answers,
+fire; retried errors, failures spread over topics and a lone truncation don't."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from detectors.builtin.silent_failure import SilentFailures
+from detectors.policy import Policy
+from detectors.testing import SyntheticFleet, judge
+
+ERROR_TEXT = "An unknown error occurred"
+
+
+def failing_turn(f: SyntheticFleet, at: float, asker: str, topic: str | None, *, error: bool,
+                 text: str | None = ERROR_TEXT, retried: bool = False, agent: str = "ash") -> None:
+    t = f.instruction(agent, asker, at, **({"fleet__claim": "completed"} if not retried else {}))
+    attrs: dict[str, Any] = {"gen_ai.provider.name": "moonshot"}
+    if topic is not None:
+        attrs["fleet.topic"] = topic
+    if error:
+        attrs["error.type"] = "provider_error"
+    attrs["gen_ai.response.finish_reasons"] = ["error" if error else "length"]
+    f.chat(agent, at + 1, t, error=error, output_tokens=0, **{k.replace(".", "__"): v for k, v in attrs.items()})
+    if retried:
+        f.chat(agent, at + 3, t, gen_ai__provider__name="moonshot", fleet__topic=topic or "",
+               gen_ai__response__finish_reasons=["stop"])
+    f.send(agent, [asker], at + 4, t, text=text)
+
+
+def test_errors_on_one_topic_delivered_as_answers_fire(ch: Client) -> None:
+    f = SyntheticFleet()
+    for i in range(4):
+        failing_turn(f, 10 + 240 * i, f"discord:300{i}", "politics", error=True)
+    failing_turn(f, 20, "discord:3009", "weather", error=False, text="Sunny.")
+    f.insert(ch)
+    [(candidate, severity)] = judge(ch, SilentFailures.from_policy(Policy()), 0, 1800)
+    assert candidate.key == "ash|moonshot|politics" and candidate.agents == ("ash",)
+    assert len(candidate.principals) == 4 and "4 of them reading like error text" in candidate.explanation
+    assert severity.value in ("high", "critical")
+
+
+def test_truncations_without_content_capture_fire_once_enough_pile_up(ch: Client) -> None:
+    f = SyntheticFleet()
+    for i in range(2):
+        failing_turn(f, 10 + 200 * i, "discord:3001", "politics", error=False, text=None)
+    f.insert(ch)
+    assert judge(ch, SilentFailures.from_policy(Policy()), 0, 1800) == []
+    failing_turn(f, 500, "discord:3002", "politics", error=False, text=None)
+    f.insert(ch)
+    [(candidate, _)] = judge(ch, SilentFailures.from_policy(Policy()), 0, 1800)
+    assert "3 truncations" in candidate.explanation
+
+
+def test_retried_errors_and_failures_spread_over_topics_stay_quiet(ch: Client) -> None:
+    f = SyntheticFleet()
+    for i in range(6):  # every error retried successfully: the ordinary background
+        failing_turn(f, 10 + 100 * i, "discord:3001", "politics", error=True, retried=True)
+    for i, topic in enumerate(["papers", "code", "travel", "health", "finance"]):
+        failing_turn(f, 20 + 150 * i, "discord:3002", topic, error=False, text="Here is the answer")
+    f.insert(ch)
+    assert judge(ch, SilentFailures.from_policy(Policy()), 0, 1800) == []
+
+
+def test_without_topics_the_cluster_needs_more_failures(ch: Client) -> None:
+    f = SyntheticFleet()
+    for i in range(3):
+        failing_turn(f, 10 + 200 * i, f"discord:300{i}", None, error=False, text=None)
+    f.insert(ch)
+    assert judge(ch, SilentFailures.from_policy(Policy()), 0, 1800) == []
+    for i in range(3):
+        failing_turn(f, 700 + 200 * i, f"discord:300{i}", None, error=False, text=None)
+    f.insert(ch)
+    [(candidate, _)] = judge(ch, SilentFailures.from_policy(Policy()), 0, 1800)
+    assert "topic unknown" in candidate.explanation and candidate.key == "ash|moonshot|"
