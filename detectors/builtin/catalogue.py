@@ -12,6 +12,7 @@ from detectors.builtin.false_completion import FalseCompletion
 from detectors.builtin.fan_out import FanOutStorms
 from detectors.builtin.loops import AgentLoops
 from detectors.builtin.processes import OrphanProcesses
+from detectors.builtin.propagation import Propagation
 from detectors.builtin.runaway import ResourceRunaway
 from detectors.builtin.silent_failure import SilentFailures
 from detectors.builtin.spoofing import IdentitySpoofing
@@ -29,6 +30,7 @@ BUILTIN_DETECTORS: tuple[type[Detector[Any]], ...] = (
     FanOutStorms,
     SensitiveDisclosure,
     Takeover,
+    Propagation,
     ResourceRunaway,
     SilentFailures,
 )
