@@ -1,8 +1,15 @@
 """What a detector sees during one evaluation: its window, queries bound to it, the fleet
-directory, the policy and its persisted baseline documents."""
+directory, the policy and its persisted baseline documents.
+
+An early (live) evaluation also restricts the window to the traces that just changed
+(``traces``), works on a scratch copy of the baseline (only full windows may teach it), and reads
+the fleet directory the engine keeps per tenant. Query results are shared through ``cache``
+between the detectors evaluated on the same window in one tick.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
@@ -20,6 +27,9 @@ WINDOW_FILTER = (
     " AND Timestamp >= fromUnixTimestamp64Nano({start_ns:Int64})"
     " AND Timestamp < fromUnixTimestamp64Nano({end_ns:Int64})"
 )
+TRACE_FILTER = " AND TraceId IN {fresh_traces:Array(String)}"
+QueryCache = dict[tuple[str, ...], Any]
+MAX_CACHED = 32  # results kept per tick; beyond, start over (catch-up spans many windows)
 
 
 class Baseline:
@@ -36,36 +46,82 @@ class Baseline:
         self._store.touch(self._tenant, self._detector, key)
 
 
+class ScratchBaseline(Baseline):
+    """Reads the persisted documents, keeps changes to itself: an early evaluation sees only
+    part of a window, and a baseline learned from parts would drift."""
+
+    def __init__(self, store: BaselineStore, tenant: str, detector: str) -> None:
+        super().__init__(store, tenant, detector)
+        self._changes: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._changes:
+            return self._changes[key]
+        value = super().get(key, default)
+        # Detectors may mutate what they read; hand out a copy (documents are JSON).
+        return json.loads(json.dumps(value)) if isinstance(value, dict | list) else value
+
+    def put(self, key: str, value: Any) -> None:
+        self._changes[key] = value
+
+
 class EvalContext:
     def __init__(
         self, client: Client, window: Window, policy: Policy, baseline: Baseline,
-        directory_cache: dict[tuple[str, int, int], FleetDirectory] | None = None,
+        directory_cache: dict[tuple[str, int, int], FleetDirectory] | None = None, *,
+        traces: list[str] | None = None, cache: QueryCache | None = None,
+        directory: FleetDirectory | None = None,
     ) -> None:
         self.client = client
         self.window = window
         self.policy = policy
         self.baseline = baseline
+        self.traces = traces
         self._directories = directory_cache if directory_cache is not None else {}
+        self._cache: QueryCache = cache if cache is not None else {}
+        self._directory = directory
 
     @property
     def bounds(self) -> dict[str, Any]:
         w = self.window
-        return {"tenant": w.tenant, "start_ns": w.start_ns, "end_ns": w.end_ns}
+        found: dict[str, Any] = {"tenant": w.tenant, "start_ns": w.start_ns, "end_ns": w.end_ns}
+        if self.traces is not None:
+            found["fresh_traces"] = self.traces
+        return found
+
+    def _bind(self, sql: str, parameters: dict[str, Any]) -> tuple[str, dict[str, Any], tuple[str, str]]:
+        window = WINDOW_FILTER + (TRACE_FILTER if self.traces is not None else "")
+        text = sql.replace("{window}", window)
+        bound = {**self.bounds, **parameters}
+        # The trace list is the same object for every detector of a tick: its id stands for it.
+        key_params = {k: (id(v) if k == "fresh_traces" else v) for k, v in bound.items()}
+        return text, bound, (text, repr(sorted(key_params.items())))
 
     def frame(self, sql: str, **parameters: Any) -> pl.DataFrame:
         """Run ``sql`` (with ``{window}`` standing for the window filter) into a polars frame."""
-        text = sql.replace("{window}", WINDOW_FILTER)
-        table = self.client.query_arrow(text, parameters={**self.bounds, **parameters})
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
-        return frame
+        text, bound, key = self._bind(sql, parameters)
+        if ("frame",) + key not in self._cache:
+            frame = pl.from_arrow(self.client.query_arrow(text, parameters=bound))
+            assert isinstance(frame, pl.DataFrame)
+            self._remember(("frame",) + key, frame)
+        cached: pl.DataFrame = self._cache[("frame",) + key]
+        return cached
 
     def rows(self, sql: str, **parameters: Any) -> list[tuple[Any, ...]]:
-        text = sql.replace("{window}", WINDOW_FILTER)
-        result = self.client.query(text, parameters={**self.bounds, **parameters})
-        return [tuple(row) for row in result.result_rows]
+        text, bound, key = self._bind(sql, parameters)
+        if ("rows",) + key not in self._cache:
+            result = self.client.query(text, parameters=bound)
+            self._remember(("rows",) + key, [tuple(row) for row in result.result_rows])
+        return list(self._cache[("rows",) + key])
+
+    def _remember(self, key: tuple[str, ...], value: Any) -> None:
+        if len(self._cache) >= MAX_CACHED:
+            self._cache.clear()
+        self._cache[key] = value
 
     def directory(self) -> FleetDirectory:
+        if self._directory is not None:
+            return self._directory
         key = (self.window.tenant, self.window.start_ns, self.window.end_ns)
         if key not in self._directories:
             rows = [(str(a), str(n), str(o), str(p)) for a, n, o, p in self.rows(DIRECTORY_SQL)]

@@ -6,9 +6,11 @@ Every field is documented in docs/configuration.md; keep the two in step.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -21,37 +23,50 @@ class Settings(BaseSettings):
 
     # --- storage -------------------------------------------------------------------------
     clickhouse_url: str = Field(
-        default="chdb://./fleetwatch-data/chdb",
-        description="chdb://PATH for the embedded engine, http(s)://HOST:PORT for a server.",
+        default="",
+        description="chdb://PATH for the embedded engine, http(s)://HOST:PORT for a server; "
+        "empty = chdb://<data_dir>/chdb.",
     )
-    clickhouse_database: str = Field(default="fleetwatch", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    clickhouse_user: str = "default"
-    clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_database: str = Field(
+        default="fleetwatch", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Database for all tables."
+    )
+    clickhouse_user: str = Field(default="default", description="ClickHouse server user.")
+    clickhouse_password: SecretStr = Field(default=SecretStr(""), description="ClickHouse server password.")
 
     # --- transport -----------------------------------------------------------------------
     kafka_bootstrap: str | None = Field(
         default=None, description="host:port[,host:port]; unset = embedded in-process queue."
     )
-    kafka_topic: str = "otlp_spans"
-    kafka_dlq_topic: str = "otlp_spans_dlq"
-    kafka_group: str = "fleetwatch-loader"
-    kafka_max_message_bytes: int = Field(default=1_000_000, ge=64 * 1024)
-    kafka_topic_partitions: int = Field(default=6, ge=1)
+    kafka_topic: str = Field(default="otlp_spans", description="Spans topic (the Collector's default).")
+    kafka_dlq_topic: str = Field(default="otlp_spans_dlq", description="Dead-letter topic.")
+    kafka_group: str = Field(default="fleetwatch-loader", description="Loader consumer group.")
+    kafka_max_message_bytes: int = Field(
+        default=1_000_000, ge=64 * 1024, description="Requests are split into messages below this size."
+    )
+    kafka_topic_partitions: int = Field(
+        default=6, ge=1, description="Partitions when fleetwatch creates the spans topic itself."
+    )
     kafka_fast_rebalance: bool = Field(
         default=False,
         description="Short session/poll timeouts: faster group joins, less slack for slow batches.",
     )
 
     # --- receiver ------------------------------------------------------------------------
-    http_host: str = "127.0.0.1"
-    http_port: int = Field(default=4318, ge=0, le=65535)
-    grpc_port: int = Field(default=4317, ge=0, le=65535)
-    admin_port: int = Field(default=4320, ge=0, le=65535)
-    max_body_bytes: int = Field(default=16 * MIB, ge=1024)
+    http_host: str = Field(
+        default="127.0.0.1", description="Interface the OTLP receivers bind; 0.0.0.0 to accept remote agents."
+    )
+    http_port: int = Field(default=4318, ge=0, le=65535, description="OTLP/HTTP port (0 = any free port).")
+    grpc_port: int = Field(default=4317, ge=0, le=65535, description="OTLP/gRPC port (0 = any free port).")
+    admin_port: int = Field(
+        default=4320, ge=0, le=65535, description="Admin endpoint (/healthz, /status, /storage); loopback."
+    )
+    max_body_bytes: int = Field(
+        default=16 * MIB, ge=1024, description="Largest request body after decompression (413 above)."
+    )
     max_inflight_bytes: int = Field(
         default=256 * MIB, ge=MIB, description="Decoded bytes awaiting durability; past it: 503."
     )
-    retry_after_seconds: int = Field(default=2, ge=1)
+    retry_after_seconds: int = Field(default=2, ge=1, description="Retry-After sent with 503 answers.")
     auth_tokens: SecretStr = Field(
         default=SecretStr(""),
         description="Comma-separated token=tenant pairs. Empty = no authentication.",
@@ -59,18 +74,22 @@ class Settings(BaseSettings):
     auth_tokens_file: Path | None = Field(
         default=None, description="File of token=tenant lines; merged with auth_tokens."
     )
-    default_tenant: str = "default"
+    default_tenant: str = Field(default="default", description="Tenant of spans when auth is off.")
 
     # --- loader / batching ---------------------------------------------------------------
-    batch_max_rows: int = Field(default=50_000, ge=1)
-    batch_max_delay_ms: int = Field(default=200, ge=1)
+    batch_max_rows: int = Field(default=50_000, ge=1, description="Rows per ClickHouse insert, at most.")
+    batch_max_delay_ms: int = Field(
+        default=200, ge=1, description="Embedded path: how long a batch waits to fill before its insert."
+    )
     dlq_max_ratio: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Halt when more than this share of a batch is bad."
     )
 
     # --- detectors and delivery ----------------------------------------------------------
-    policy_file: Path | None = None
-    detector_interval_seconds: float = Field(default=1.0, gt=0)
+    policy_file: Path | None = Field(default=None, description="Detector policy YAML (docs/policy.md).")
+    detector_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often each background worker (detectors, delivery) runs."
+    )
     # --- detector engine (detectors/, issue 4) ---
     detector_allowed_lateness_seconds: float = Field(
         default=1.0, ge=0, description="Event time a window stays open for late spans."
@@ -85,6 +104,22 @@ class Settings(BaseSettings):
     detector_max_windows_per_tick: int = Field(default=64, ge=1)
     detector_update_interval_seconds: float = Field(
         default=60.0, ge=0, description="Least event time between updates of a growing incident."
+    )
+    # --- detector engine, live latency (detectors/engine.py, detectors/early.py; issue 4) ---
+    detector_ingest_overlap_seconds: float = Field(
+        default=10.0, ge=0,
+        description="The ingest scan re-reads this much before its cursor (out-of-order commits).",
+    )
+    detector_sweep_budget_seconds: float = Field(
+        default=0.5, gt=0, description="Full-window evaluations a tick may start within this time."
+    )
+    detector_early_sweep_delay_seconds: float = Field(
+        default=60.0, ge=0,
+        description="Extra lateness of full windows for detectors that are also evaluated early.",
+    )
+    detector_early_max_traces: int = Field(
+        default=20_000, ge=1,
+        description="More changed traces than this in one tick (a backlog): no early evaluation.",
     )
 
     # --- webhook delivery (detectors/delivery, docs/webhooks.md) -------------------------
@@ -136,15 +171,19 @@ class Settings(BaseSettings):
         default=200, ge=1, le=10_000, description="Alert versions pushed per publisher run."
     )
 
-    data_dir: Path = Path("./fleetwatch-data")
-    log_level: str = "INFO"
+    data_dir: Path = Field(default=Path("./fleetwatch-data"), description="Local state (embedded chDB).")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
 
-    @field_validator("clickhouse_url")
-    @classmethod
-    def _known_scheme(cls, value: str) -> str:
-        if not value.startswith(("chdb://", "http://", "https://")):
+    @model_validator(mode="after")
+    def _storage_url(self) -> Settings:
+        url = self.clickhouse_url or f"chdb://{self.data_dir / 'chdb'}"
+        if url.startswith("chdb://"):
+            # chDB reads a relative path as a database name: always hand it an absolute one.
+            url = f"chdb://{Path(url.removeprefix('chdb://')).expanduser().resolve()}"
+        elif not url.startswith(("http://", "https://")):
             raise ValueError("clickhouse_url must start with chdb://, http:// or https://")
-        return value
+        object.__setattr__(self, "clickhouse_url", url)  # frozen: normalised once, here
+        return self
 
     @property
     def embedded(self) -> bool:
@@ -168,6 +207,24 @@ def _parse_token_line(line: str) -> tuple[str, str]:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build the settings: explicit overrides (from flags) win over the environment."""
+    """Build the settings: explicit overrides (from flags) win over the environment.
+
+    A misspelt ``FLEETWATCH_*`` variable is an error, not a silently ignored setting.
+    """
+    _reject_unknown_environment(os.environ)
     clean = {key: value for key, value in overrides.items() if value is not None}
     return Settings(**clean)  # type: ignore[arg-type]
+
+
+# Names for the project's own tests and fault injection, never settings.
+_NOT_SETTINGS = ("FLEETWATCH_TEST_", "FLEETWATCH_FAILPOINT_")
+
+
+def _reject_unknown_environment(environ: Mapping[str, str]) -> None:
+    known = {f"FLEETWATCH_{name.upper()}" for name in Settings.model_fields}
+    unknown = sorted(
+        key for key in environ
+        if key.startswith("FLEETWATCH_") and key not in known and not key.startswith(_NOT_SETTINGS)
+    )
+    if unknown:
+        raise ValueError(f"unknown environment variables {unknown}; see docs/configuration.md")

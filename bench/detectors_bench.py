@@ -1,0 +1,374 @@
+"""Detector engine under live load: spans/s sustained, tick durations, engine CPU, and the latency
+from an incident's evidence being received to its alert being written.
+
+    python bench/detectors_bench.py --rate 10000 --seconds 60
+
+What it does (one process, because chDB allows one data directory per process):
+
+1. Pre-generates the traffic with the simulator (fleet of ``--agents`` agents, benign background
+   sized for ``--rate`` spans/s, plus one CS1 "nuclear reset" incident every
+   ``--incident-every`` seconds) as pre-encoded OTLP requests, cached under /tmp, and flattens
+   them with ``collector.flatten.flatten_request`` before the clock starts.
+2. Optionally pre-loads ``--history-minutes`` of older traffic (copies of the benign spans, new
+   trace ids) and lets the engine catch up on it, so detector windows are full as in steady state.
+3. Feeds the spans through ``collector.writer.insert_spans`` on a feeder thread, each batch when
+   its simulated send time comes up, with timestamps moved onto the wall clock (event time ~
+   wall time, as live agents send). The engine runs as the service runs it: a
+   ``fleetwatch.workers.PeriodicWorker`` calling ``run_once`` every ``--interval`` seconds.
+4. Reports the tick durations, CPU (engine thread; chDB's threads, with a feed-only phase as the
+   baseline), and per incident: alert written (``alerts.UpdatedAt`` of Version 1) minus the
+   receipt (``otel_traces.IngestedAt``) of the evidence spans that alert cites.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from clickhouse_connect.driver.client import Client  # noqa: E402
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
+    ExportTraceServiceRequest,
+)
+
+from collector.flatten import flatten_request  # noqa: E402
+from collector.migrations import migrate  # noqa: E402
+from collector.spans_table import SPAN_COLUMNS, SpanColumns  # noqa: E402
+from collector.writer import insert_spans  # noqa: E402
+from detectors.builtin.catalogue import builtin_registry  # noqa: E402
+from detectors.engine import DetectorEngine  # noqa: E402
+from detectors.policy import Policy  # noqa: E402
+from fleetwatch.clickhouse import connect  # noqa: E402
+from fleetwatch.config import Settings  # noqa: E402
+from fleetwatch.workers import PeriodicWorker  # noqa: E402
+from simulator.encode import read_records  # noqa: E402
+from simulator.labels import IncidentLabel, read_labels, write_labels  # noqa: E402
+from simulator.run import SimulationConfig, run_simulation  # noqa: E402
+from simulator.scenarios.destructive import DestructiveParams  # noqa: E402
+from simulator.suite import ScenarioPlan  # noqa: E402
+from simulator.transport import FileTransport  # noqa: E402
+
+SECOND = 1_000_000_000
+TENANT = "bench"
+# Measured with this simulator: spans/s per (agent x session-per-agent-hour) once sessions overlap.
+SPANS_PER_AGENT_RATE = 1.5e-3
+SCENARIO_LEAD_S = 7.3  # cs1 at speed 100: the wipe turn comes ~7.2 s after the scenario starts
+
+
+@dataclass
+class Feed:
+    batches: list[tuple[int, SpanColumns]]  # (send offset ns, columns on the simulated clock)
+    labels: list[IncidentLabel]
+    sim_start_ns: int
+
+
+@dataclass
+class Ticks:
+    durations: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    written: int = 0
+    thread_id: int | None = None
+
+
+# -- traffic ---------------------------------------------------------------------------------
+
+
+def simulation(args: argparse.Namespace) -> SimulationConfig:
+    total = args.warmup + args.seconds
+    times = [args.warmup + i * args.incident_every for i in range(int(args.seconds / args.incident_every))]
+    plans = tuple(
+        ScenarioPlan("cs1_disproportionate_response",
+                     DestructiveParams(at_s=max(0.0, t - SCENARIO_LEAD_S), speed=100.0, variant="nuclear_reset"))
+        for t in times
+    )
+    rate = args.rate / (SPANS_PER_AGENT_RATE * args.agents)
+    return SimulationConfig(seed=args.seed, agents=args.agents, market_agents=0, duration_s=total,
+                            sessions_per_agent_hour=rate, tenant=TENANT, scenarios=plans,
+                            batch_spans=100_000, flush_interval_s=args.batch_seconds)
+
+
+def generate(config: SimulationConfig) -> tuple[Path, Path]:
+    """The pre-encoded requests and labels for ``config``, generated once and cached."""
+    digest = hashlib.sha256(json.dumps(config.describe(), sort_keys=True).encode()).hexdigest()[:12]
+    records, labels = Path(f"/tmp/fleetwatch-bench-{digest}.otlp"), Path(f"/tmp/fleetwatch-bench-{digest}.labels")
+    if not (records.exists() and labels.exists()):
+        began = time.perf_counter()
+        partial = records.with_suffix(".partial")
+        result = run_simulation(config, transport=FileTransport(partial))
+        write_labels(labels, result.summary, result.incidents)
+        partial.rename(records)
+        print(f"generated {result.spans} spans in {time.perf_counter() - began:.0f} s -> {records}")
+    return records, labels
+
+
+def load_feed(records: Path, labels: Path) -> Feed:
+    batches = [(r.offset_ns, flatten_request(ExportTraceServiceRequest.FromString(r.payload), TENANT))
+               for r in read_records(records)]
+    run_labels = read_labels(labels)
+    return Feed(batches, list(run_labels.incidents), run_labels.run.start_ns)
+
+
+def shifted(columns: SpanColumns, shift: int) -> SpanColumns:
+    moved = dict(columns)
+    moved["Timestamp"] = [int(t) + shift for t in columns["Timestamp"]]  # type: ignore[call-overload]
+    moved["Events.Timestamp"] = [[int(t) + shift for t in ts] for ts in columns["Events.Timestamp"]]  # type: ignore[attr-defined]
+    return moved
+
+
+class Feeder(threading.Thread):
+    """Inserts each batch at wall start + its send offset; records how late each insert finished."""
+
+    def __init__(self, client: Client, feed: Feed, wall_start_ns: int) -> None:
+        super().__init__(name="bench-feeder", daemon=True)
+        self.client, self.feed, self.wall_start_ns = client, feed, wall_start_ns
+        self.spans = 0
+        self.lag: list[float] = []
+        self.thread_id: int | None = None
+        self.cpu = 0.0  # this thread's CPU seconds, set when the feed is done
+
+    def run(self) -> None:
+        self.thread_id = threading.get_native_id()
+        shift = self.wall_start_ns - self.feed.sim_start_ns
+        for offset, columns in self.feed.batches:
+            due = self.wall_start_ns + offset
+            wait = (due - time.time_ns()) / SECOND
+            if wait > 0:
+                time.sleep(wait)
+            self.spans += insert_spans(self.client, shifted(columns, shift))
+            self.lag.append((time.time_ns() - due) / SECOND)
+        self.cpu = time.thread_time()
+
+
+# -- history -----------------------------------------------------------------------------------
+
+
+def preload_history(client: Client, feed: Feed, minutes: float, wall_start_ns: int) -> int:
+    """Copies of the benign traffic in the minutes before the run, with their own trace ids."""
+    if minutes <= 0:
+        return 0
+    incident_traces = {t for label in feed.labels for t in label.trace_ids}
+    client.command("CREATE TABLE bench_seed AS otel_traces")
+    shift = wall_start_ns - feed.sim_start_ns
+    for _, columns in feed.batches:
+        keep = [i for i, t in enumerate(columns["TraceId"]) if t not in incident_traces]
+        picked = {name: [columns[name][i] for i in keep] for name in SPAN_COLUMNS}
+        client.insert("bench_seed", [shifted(picked, shift)[n] for n in SPAN_COLUMNS],
+                      column_names=list(SPAN_COLUMNS), column_oriented=True)
+    span_ns = max(offset for offset, _ in feed.batches) + SECOND
+    copies = int(minutes * 60 * SECOND // span_ns) + 1
+    names = ", ".join(f"`{c}`" for c in SPAN_COLUMNS)
+    for k in range(1, copies + 1):
+        back = k * span_ns
+        exprs = [
+            f"Timestamp - toIntervalNanosecond({back})" if c == "Timestamp"
+            else f"concat(substring(TraceId, 1, 26), leftPad(hex({k}), 6, '0'))" if c == "TraceId"
+            else f"arrayMap(t -> t - toIntervalNanosecond({back}), `Events.Timestamp`)" if c == "Events.Timestamp"
+            else f"`{c}`"
+            for c in SPAN_COLUMNS
+        ]
+        client.command(f"INSERT INTO otel_traces ({names}) SELECT {', '.join(exprs)} FROM bench_seed")
+    rows = int(client.query("SELECT count() FROM otel_traces").result_rows[0][0])
+    client.command("DROP TABLE bench_seed")
+    return rows
+
+
+# -- engine ------------------------------------------------------------------------------------
+
+
+class TimedEngine:
+    """The engine as the service's worker runs it, with each tick's wall and thread CPU time."""
+
+    def __init__(self, engine: DetectorEngine, ticks: Ticks) -> None:
+        self.engine, self.ticks = engine, ticks
+
+    def run_once(self) -> int:
+        self.ticks.thread_id = threading.get_native_id()
+        began, cpu = time.perf_counter(), time.thread_time()
+        written = self.engine.run_once()
+        self.ticks.durations.append(time.perf_counter() - began)
+        self.ticks.cpu.append(time.thread_time() - cpu)
+        self.ticks.written += written
+        return written
+
+
+def thread_cpu() -> dict[int, float]:
+    return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+
+
+def process_cpu() -> float:
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
+def ingest_baseline(seconds: float, feeder: Feeder) -> float:
+    """CPU/s of chDB's threads while only the feed runs (inserts and merges, no engine)."""
+    threads, total = thread_cpu(), process_cpu()
+    time.sleep(seconds)
+    after = thread_cpu()
+    ours = {feeder.thread_id, threading.get_native_id()}
+    python = sum(after.get(t, 0.0) - threads.get(t, 0.0) for t in ours if t is not None)
+    return (process_cpu() - total - python) / seconds
+
+
+# -- latency -----------------------------------------------------------------------------------
+
+_ALERTS_SQL = """
+SELECT AlertId, Detector, toUnixTimestamp64Milli(UpdatedAt), EvidenceTraceIds, EvidenceSpanIds
+FROM alerts WHERE Version = 1 AND Severity != 'info' AND TenantId = {t:String}
+"""
+_RECEIPT_SQL = """
+SELECT SpanId, toUnixTimestamp64Milli(IngestedAt) FROM otel_traces
+WHERE TenantId = {t:String} AND SpanId IN {spans:Array(String)}
+"""
+
+
+def incident_latencies(client: Client, labels: list[IncidentLabel]) -> tuple[list[dict[str, Any]], int]:
+    alerts = client.query(_ALERTS_SQL, parameters={"t": TENANT}).result_rows
+    spans = sorted({s for row in alerts for s in row[4]})
+    receipts = dict(client.query(_RECEIPT_SQL, parameters={"t": TENANT, "spans": spans}).result_rows)
+    found, missed = [], 0
+    for label in labels:
+        traces = set(label.trace_ids)
+        about = [a for a in alerts if traces & set(a[3])]
+        if not about:
+            missed += 1
+            continue
+        first = min(about, key=lambda a: a[2])
+        got = [receipts[s] for s in first[4] if s in receipts]
+        found.append({"detector": first[1], "alert_ms": first[2], "latency_s": (first[2] - max(got)) / 1000,
+                      "from_first_evidence_s": (first[2] - min(got)) / 1000})
+    return found, missed
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    return Settings(clickhouse_url=f"chdb://{args.data_dir}", clickhouse_database="bench",
+                    data_dir=Path(args.data_dir), detector_interval_seconds=args.interval)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    config = simulation(args)
+    feed = load_feed(*generate(config))
+    shutil.rmtree(args.data_dir, ignore_errors=True)
+    settings = settings_for(args)
+    client = connect(settings)
+    migrate(client)
+    policy = Policy()
+    registry = builtin_registry(policy)
+    began = time.perf_counter()
+    history = preload_history(client, feed, args.history_minutes, time.time_ns())
+    ticks = Ticks()
+    engine = DetectorEngine(settings, connect(settings), registry, policy)
+    if history:
+        engine.drain()
+        print(f"history: {history} spans, caught up in {time.perf_counter() - began:.0f} s")
+    wall_start = time.time_ns() + SECOND
+    feeder = Feeder(connect(settings), feed, wall_start)
+    feeder.start()
+    time.sleep(max(0.0, (wall_start - time.time_ns()) / SECOND + args.warmup - args.baseline_seconds))
+    # The last seconds of the feed-only warm-up: chDB's CPU for ingest alone, the baseline the
+    # engine's share of chDB's threads is judged against.
+    ingest_only = ingest_baseline(args.baseline_seconds, feeder)
+    worker = PeriodicWorker("detectors", lambda: TimedEngine(engine, ticks), args.interval)
+    feeder_cpu = thread_cpu().get(feeder.thread_id or -1, 0.0)
+    start_cpu, start_wall = process_cpu(), time.perf_counter()
+    worker.start()
+    feeder.join()
+    time.sleep(args.grace)
+    worker.stop()
+    wall = time.perf_counter() - start_wall
+    engine_cpu = sum(ticks.cpu)
+    live = {"engine_thread": engine_cpu, "feeder_thread": feeder.cpu - feeder_cpu,
+            "total": process_cpu() - start_cpu}
+    live["chdb_threads"] = live["total"] - engine_cpu - live["feeder_thread"]
+    found, missed = incident_latencies(client, feed.labels)
+    return summarise(args, registry.names(), feeder, ticks, found, missed, live, wall, ingest_only, history)
+
+
+def summarise(args: argparse.Namespace, detectors: list[str], feeder: Feeder, ticks: Ticks,
+              found: list[dict[str, Any]], missed: int, live: dict[str, float], wall: float,
+              ingest_rate: float, history: int) -> dict[str, Any]:
+    latencies = [f["latency_s"] for f in found]
+    chdb_rate = live["chdb_threads"] / wall
+    return {
+        "command": " ".join(sys.argv),
+        "machine": {"nproc": psutil.cpu_count(), "python": sys.version.split()[0],
+                    "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+                    "load_avg_1m_at_end": round(psutil.getloadavg()[0], 2)},
+        "detectors": detectors,
+        "history_spans": history,
+        "spans_fed": feeder.spans,
+        "spans_per_second": round(feeder.spans / (args.seconds + args.warmup), 1),
+        "feeder_lag_p95_s": round(quantile(feeder.lag, 0.95), 3),
+        "incidents": len(found) + missed, "incidents_alerted": len(found), "incidents_missed": missed,
+        "latency_p50_s": round(quantile(latencies, 0.5), 2),
+        "latency_p95_s": round(quantile(latencies, 0.95), 2),
+        "latency_max_s": round(max(latencies, default=float("nan")), 2),
+        "latency_from_first_evidence_p95_s": round(quantile([f["from_first_evidence_s"] for f in found], 0.95), 2),
+        "ticks": len(ticks.durations),
+        "tick_p50_s": round(quantile(ticks.durations, 0.5), 3),
+        "tick_p95_s": round(quantile(ticks.durations, 0.95), 3),
+        "tick_max_s": round(max(ticks.durations, default=float("nan")), 3),
+        "engine_thread_cpu_pct": round(100 * live["engine_thread"] / wall, 1),
+        "feeder_thread_cpu_pct": round(100 * live["feeder_thread"] / wall, 1),
+        "chdb_threads_cpu_pct": round(100 * chdb_rate, 1),
+        "chdb_ingest_only_cpu_pct": round(100 * ingest_rate, 1),
+        "engine_cpu_pct_estimate": round(100 * (live["engine_thread"] / wall + max(0.0, chdb_rate - ingest_rate)), 1),
+        "process_cpu_pct": round(100 * live["total"] / wall, 1),
+        "alert_rows_written": ticks.written,
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=10_000, help="target spans per second")
+    parser.add_argument("--seconds", type=float, default=60, help="measured live seconds")
+    parser.add_argument("--warmup", type=float, default=10, help="feed-only seconds before the engine starts")
+    parser.add_argument("--baseline-seconds", type=float, default=5, help="feed-only CPU sample (within warmup)")
+    parser.add_argument("--agents", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--incident-every", type=float, default=2.5, help="seconds between injected incidents")
+    parser.add_argument("--batch-seconds", type=float, default=0.2, help="simulated seconds per insert")
+    parser.add_argument("--interval", type=float, default=1.0, help="engine tick interval")
+    parser.add_argument("--history-minutes", type=float, default=0, help="older traffic pre-loaded")
+    parser.add_argument("--grace", type=float, default=5, help="seconds the engine runs after the feed")
+    parser.add_argument("--data-dir", default="/tmp/fleetwatch-bench-chdb")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    return parser.parse_args(argv)
+
+
+def main() -> int:
+    args = parse_args()
+    figures = run(args)
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.json is not None:
+        args.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
