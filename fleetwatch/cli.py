@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fleetwatch.commands.simulate",
     "fleetwatch.commands.grafana",
     "fleetwatch.commands.detect",
+    "fleetwatch.commands.demo",
 )
 
 # Flags shared by every subcommand; each maps onto the Settings field of the same name.

