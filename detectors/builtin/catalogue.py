@@ -11,6 +11,7 @@ from detectors.builtin.disclosure import SensitiveDisclosure
 from detectors.builtin.false_completion import FalseCompletion
 from detectors.builtin.fan_out import FanOutStorms
 from detectors.builtin.loops import AgentLoops
+from detectors.builtin.market import MarketPatterns
 from detectors.builtin.processes import OrphanProcesses
 from detectors.builtin.propagation import Propagation
 from detectors.builtin.runaway import ResourceRunaway
@@ -33,6 +34,7 @@ BUILTIN_DETECTORS: tuple[type[Detector[Any]], ...] = (
     Propagation,
     ResourceRunaway,
     SilentFailures,
+    MarketPatterns,
 )
 
 
