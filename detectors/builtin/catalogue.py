@@ -7,6 +7,7 @@ from typing import Any
 from detectors.base import Detector
 from detectors.builtin.authority import AuthorityViolations
 from detectors.builtin.destructive import DestructiveActions
+from detectors.builtin.drift import BehaviourDrift
 from detectors.builtin.disclosure import SensitiveDisclosure
 from detectors.builtin.false_completion import FalseCompletion
 from detectors.builtin.fan_out import FanOutStorms
@@ -35,6 +36,7 @@ BUILTIN_DETECTORS: tuple[type[Detector[Any]], ...] = (
     ResourceRunaway,
     SilentFailures,
     MarketPatterns,
+    BehaviourDrift,
 )
 
 

@@ -1,0 +1,91 @@
+"""Behavioural drift: a sustained shift in an agent's mix of work fires after warm-up; a busier
+or quieter stretch of the same work, a single odd window and the warm-up itself don't."""
+
+from __future__ import annotations
+
+import random
+
+from clickhouse_connect.driver.client import Client
+
+from detectors.builtin.drift import BehaviourDrift
+from detectors.policy import Policy
+from detectors.state import BaselineStore
+from detectors.testing import SyntheticFleet, judge
+
+OWNER, WINDOW = "discord:1001", 1800
+
+
+def usual_work(f: SyntheticFleet, rng: random.Random, agent: str, start: float, turns: int) -> None:
+    """Owner research and mail triage: reads, a model call, a reply to the owner."""
+    for i in range(turns):
+        at = start + i * (WINDOW / turns)
+        t = f.instruction(agent, OWNER, at)
+        f.chat(agent, at + 1, t, input_tokens=rng.randint(800, 2500), output_tokens=rng.randint(50, 400))
+        f.tool(agent, "http.get", at + 2, t, fleet__action__kind="read", fleet__action__target="url:x")
+        if rng.random() < 0.3:
+            f.tool(agent, "file.write", at + 3, t, fleet__action__kind="write", fleet__action__target="file:MEMORY.md")
+        f.send(agent, [OWNER], at + 4, t)
+
+
+def shifted_work(f: SyntheticFleet, rng: random.Random, agent: str, start: float, turns: int) -> None:
+    """Strangers now drive it: shell commands and messages to many new recipients."""
+    for i in range(turns):
+        at = start + i * (WINDOW / turns)
+        t = f.instruction(agent, f"discord:9{rng.randint(100, 999)}", at)
+        f.chat(agent, at + 1, t, input_tokens=rng.randint(800, 2500), output_tokens=rng.randint(50, 400))
+        f.tool(agent, "shell", at + 2, t, fleet__action__kind="execute", fleet__action__target="host:ash")
+        f.send(agent, [f"discord:8{rng.randint(100, 999)}" for _ in range(3)], at + 4, t)
+
+
+def run(ch: Client, windows: int, store: BaselineStore | None = None) -> list[list[str]]:
+    store = store if store is not None else BaselineStore(ch)
+    drift = BehaviourDrift.from_policy(Policy())
+    return [[c.key for c, _ in judge(ch, drift, w * WINDOW, (w + 1) * WINDOW, baselines=store)]
+            for w in range(windows)]
+
+
+def fleet_with(shift: str, rng: random.Random) -> SyntheticFleet:
+    f = SyntheticFleet()
+    f.agent("ash", owners=[OWNER], principal="discord:2001")
+    for w in range(10):
+        usual_work(f, rng, "ash", w * WINDOW, rng.randint(8, 14))
+    for w in range(10, 14):
+        if shift == "drift" or (shift == "once" and w == 10):
+            shifted_work(f, rng, "ash", w * WINDOW, 10)
+        elif shift == "busier":
+            usual_work(f, rng, "ash", w * WINDOW, 30)
+        else:
+            usual_work(f, rng, "ash", w * WINDOW, rng.randint(8, 14))
+    return f
+
+
+def test_a_sustained_shift_fires_after_persisting(ch: Client) -> None:
+    f = fleet_with("drift", random.Random(1))
+    f.insert(ch)
+    keys = run(ch, 14)
+    assert all(k == [] for k in keys[:11])  # warm-up, then the first drifted window alone
+    assert keys[11] == ["drift:ash"]
+
+
+def test_a_busier_stretch_of_the_same_work_and_one_odd_window_stay_quiet(ch: Client) -> None:
+    for shift in ("busier", "once"):
+        f = fleet_with(shift, random.Random(2))
+        f.insert(ch)
+        assert all(k == [] for k in run(ch, 14)), shift
+        ch.command("TRUNCATE TABLE otel_traces")
+        ch.command("TRUNCATE TABLE detector_baselines")
+
+
+def test_no_judgement_during_warm_up_and_deterministic_scores(ch: Client) -> None:
+    f = SyntheticFleet()
+    f.agent("ash", owners=[OWNER])
+    rng = random.Random(3)
+    for w in range(4):
+        usual_work(f, rng, "ash", w * WINDOW, 10)
+    for w in range(4, 8):
+        shifted_work(f, rng, "ash", w * WINDOW, 10)
+    f.insert(ch)
+    store = BaselineStore(ch)
+    assert all(k == [] for k in run(ch, 8, store))  # only 4 windows of history: still warming up
+    history = store.view("default", "drift")["agent:ash"]["history"]
+    assert len(history) == 8  # nothing judged, so everything was learned
