@@ -8,9 +8,17 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+# The C implementation of JSON string quoting (non-ASCII kept, as ensure_ascii=False does).
+_quote = json.encoder.encode_basestring
+
 
 def attributes_to_map(attributes: Iterable[KeyValue]) -> dict[str, str]:
-    return {kv.key: value_text(kv.value) for kv in attributes}
+    out = {}
+    for kv in attributes:
+        value = kv.value
+        # Most attribute values are strings: skip the general dispatch for them.
+        out[kv.key] = value.string_value if value.WhichOneof("value") == "string_value" else value_text(value)
+    return out
 
 
 def value_text(value: AnyValue) -> str:
@@ -28,6 +36,10 @@ def value_text(value: AnyValue) -> str:
         return value.bytes_value.hex()
     if kind is None:
         return ""
+    items = value.array_value.values
+    if kind == "array_value" and all(v.WhichOneof("value") == "string_value" for v in items):
+        # The common case (recipient lists, owners): compact JSON without the general encoder.
+        return "[" + ",".join(_quote(v.string_value) for v in items) + "]"
     return json.dumps(_native(value), separators=(",", ":"), ensure_ascii=False)
 
 

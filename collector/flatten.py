@@ -79,10 +79,32 @@ def _append_span(
     status = s.status
     columns["StatusCode"].append(_enum_name(STATUS_CODE_NAMES, status.code))
     columns["StatusMessage"].append(status.message)
+    if s.events:
+        _append_events(columns, s)
+    else:
+        for name in _EVENT_COLUMNS:
+            columns[name].append(_NONE)
+    if s.links:
+        _append_links(columns, s)
+    else:
+        for name in _LINK_COLUMNS:
+            columns[name].append(_NONE)
+
+
+# Shared by every span without events or links; the writer only reads it.
+_NONE: list[object] = []
+_EVENT_COLUMNS = ("Events.Timestamp", "Events.Name", "Events.Attributes")
+_LINK_COLUMNS = ("Links.TraceId", "Links.SpanId", "Links.TraceState", "Links.Attributes")
+
+
+def _append_events(columns: SpanColumns, s: Span) -> None:
     events = s.events
     columns["Events.Timestamp"].append([e.time_unix_nano for e in events])
     columns["Events.Name"].append([e.name for e in events])
     columns["Events.Attributes"].append([attributes_to_map(e.attributes) for e in events])
+
+
+def _append_links(columns: SpanColumns, s: Span) -> None:
     links = s.links
     columns["Links.TraceId"].append([link.trace_id.hex() for link in links])
     columns["Links.SpanId"].append([link.span_id.hex() for link in links])
