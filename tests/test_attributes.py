@@ -13,6 +13,7 @@ from collector.attributes import attributes_to_map, value_text
 
 def _strings(items: list[str]) -> AnyValue:
     value = AnyValue()
+    value.array_value.SetInParent()  # an empty array is still an array
     for item in items:
         value.array_value.values.add().string_value = item
     return value
