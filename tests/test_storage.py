@@ -8,6 +8,7 @@ from clickhouse_connect.driver.client import Client
 
 from collector.flatten import Provenance, flatten_request
 from collector.migrations import declared_migrations, migrate, pending, split_statements
+from collector.schema_check import declared_schema, differences, live_schema
 from collector.spans_table import SPAN_COLUMNS
 from collector.writer import insert_spans
 from tests.support.otel import sdk_request
@@ -51,6 +52,16 @@ def test_live_schema_is_collector_compatible(ch: Client) -> None:
     live = _live_columns(ch, "otel_traces")
     for name, kind in COLLECTOR_COLUMNS.items():
         assert live.get(name) == kind, name
+
+
+def test_live_schema_equals_declared_snapshot(ch: Client) -> None:
+    problems = differences(live_schema(ch), declared_schema())
+    assert not problems, "schema drift (python -m collector.schema_check --write if intended):\n" + "\n".join(problems)
+
+
+def test_schema_drift_is_reported(ch: Client) -> None:
+    ch.command("ALTER TABLE alerts ADD COLUMN Surprise String")
+    assert any("alerts.columns" in problem for problem in differences(live_schema(ch), declared_schema()))
 
 
 def test_every_insert_column_exists_in_live_schema(ch: Client) -> None:
