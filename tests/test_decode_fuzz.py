@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import suppress
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,10 +36,8 @@ json_values = st.recursive(
 
 def _bounded(call: object, data: bytes) -> None:
     started = time.monotonic()
-    try:
+    with suppress(MalformedRequest):
         call(data)  # type: ignore[operator]
-    except MalformedRequest:
-        pass
     assert time.monotonic() - started < 1.0
 
 
