@@ -20,13 +20,19 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector.errors import Overloaded
 from collector.flatten import flatten_request
-from collector.spans_table import empty_columns
+from collector.spans_table import SpanColumns, empty_columns
 from collector.stats import IngestStats
 from collector.writer import insert_spans
 
 log = logging.getLogger(__name__)
 
 _INSERT_ATTEMPTS = 3
+
+
+@dataclass
+class _Flattened:
+    batch: list[_Pending]
+    columns: SpanColumns
 
 
 @dataclass
@@ -49,17 +55,24 @@ class EmbeddedSink:
         self._stats = stats
         # Bounded by the receiver's InflightLimiter (bytes), not by item count.
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        # Two stages, so one batch is flattened (Python) while the previous one is inserted
+        # (ClickHouse's own threads, off the GIL); two batches at most wait between them.
+        self._flattened: queue.Queue[_Flattened | None] = queue.Queue(maxsize=2)
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="embedded-writer", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run_batcher, name="embedded-batcher", daemon=True),
+            threading.Thread(target=self._run_inserter, name="embedded-inserter", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._queue.put(None)  # drains: the batcher passes the stop on to the inserter
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads = []
 
     async def submit(self, request: ExportTraceServiceRequest, spans: int) -> None:
         loop = asyncio.get_running_loop()
@@ -67,13 +80,23 @@ class EmbeddedSink:
         self._queue.put(_Pending(request, spans, done, loop))
         await done
 
-    def _run(self) -> None:
-        client = self._client_factory()
+    def _run_batcher(self) -> None:
         stopping = False
         while not stopping:
             batch, stopping = self._collect()
             if batch:
-                self._write(client, batch)
+                columns = empty_columns()
+                for item in batch:
+                    flatten_request(item.request, into=columns)
+                self._flattened.put(_Flattened(batch, columns))
+        self._flattened.put(None)
+
+    def _run_inserter(self) -> None:
+        client = self._client_factory()
+        while (work := self._flattened.get()) is not None:
+            error = self._insert_with_retries(client, work.columns, f"embedded-{uuid.uuid4().hex}")
+            for item in work.batch:
+                item.loop.call_soon_threadsafe(_settle, item.done, error)
 
     def _collect(self) -> tuple[list[_Pending], bool]:
         first = self._queue.get()
@@ -92,16 +115,8 @@ class EmbeddedSink:
             rows += item.spans
         return batch, False
 
-    def _write(self, client: Client, batch: list[_Pending]) -> None:
-        columns = empty_columns()
-        for item in batch:
-            flatten_request(item.request, into=columns)
-        error = self._insert_with_retries(client, columns, f"embedded-{uuid.uuid4().hex}")
-        for item in batch:
-            item.loop.call_soon_threadsafe(_settle, item.done, error)
-
     def _insert_with_retries(
-        self, client: Client, columns: dict[str, list[object]], token: str
+        self, client: Client, columns: SpanColumns, token: str
     ) -> Exception | None:
         for attempt in range(_INSERT_ATTEMPTS):
             try:
