@@ -171,3 +171,21 @@ def test_broker_outage_never_answers_200_for_dropped_data(settings: Settings, ch
         broker.stop()
 
 
+
+
+def test_loaders_rebalance_without_loss_or_duplicates(settings: Settings, ch: Client, tansu: TansuBroker) -> None:
+    """Two consumer-group members share the partitions; one leaves mid-stream; the other takes over."""
+    configured = kafka_settings(settings, tansu, kafka_topic_partitions=4)
+    ensure_topics(configured)
+    producing = SteadyProducer(configured, pause=0.02)
+    with running_service(configured, {LOADER}) as first:
+        with running_service(configured, {LOADER}) as second:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and (not first.stats.spans_stored or not second.stats.spans_stored):
+                time.sleep(0.2)
+            assert first.stats.spans_stored and second.stats.spans_stored  # both held partitions
+        time.sleep(3)  # the first member alone after the rebalance
+        expected = producing.stop()
+        assert wait_for_rows(ch, expected) == expected
+        time.sleep(1)
+    assert ch.query("SELECT count(), uniqExact(TraceId, SpanId) FROM otel_traces").result_rows[0] == (expected, expected)
