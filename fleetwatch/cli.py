@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from fleetwatch.config import Settings, load_settings
+from fleetwatch.forwarding import forward, should_forward
 
 # Each module exposes ``register(subparsers)``; it adds its subcommands and sets ``handler``
 # (a callable taking the parsed args and returning an exit code) on each.
@@ -56,8 +57,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return load_settings(**overrides)
 
 
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
     try:
         settings = settings_from_args(args)
     except ValueError as error:
@@ -67,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if should_forward(args, settings):
+        return forward(argv, settings)
     code: int = args.handler(args, settings)
     return code
 

@@ -35,6 +35,7 @@ from collector.summary import storage_summary
 from collector.tenancy import Authenticator
 from fleetwatch.clickhouse import connect
 from fleetwatch.config import Settings
+from fleetwatch.forwarding import run_forwarded
 from fleetwatch.workers import PeriodicWorker, Worker, WorkerSpec, worker_specs
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,18 @@ class Service:
             "failure": None if self.failure is None else str(self.failure),
         }
 
+    async def _run_command(self, request: web.Request) -> web.Response:
+        """A forwarded CLI command (fleetwatch.forwarding), run against this process's storage."""
+        from fleetwatch.cli import parse_args  # the CLI imports this module: import late
+
+        payload = await request.json()
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(None, run_forwarded, payload, self.settings, parse_args)
+        except (ValueError, SystemExit) as error:  # argparse exits on bad arguments
+            return web.json_response({"error": str(error) or "invalid arguments"}, status=400)
+        return web.json_response(result)
+
     def storage_summary(self) -> dict[str, object]:
         return storage_summary(self.client())
 
@@ -166,7 +179,8 @@ class Service:
 
     async def _start_admin(self) -> None:
         storage = self.storage_summary if self._uses_storage() else None
-        app = admin_app(self.status, storage=storage)
+        extra = [web.post("/run", self._run_command)] if self._uses_storage() else []
+        app = admin_app(self.status, storage=storage, extra=extra)
         self.admin_port = await self._serve(app, "127.0.0.1", self.settings.admin_port)
 
     async def _serve(self, app: web.Application, host: str, port: int) -> int:

@@ -70,7 +70,8 @@ def register(
     deliveries.add_argument("--subscription")
     deliveries.add_argument("--state", choices=("pending", "delivered", "failed", "cancelled"))
     deliveries.add_argument("--limit", type=int, default=50)
-    parser.set_defaults(handler=run)
+    # While the embedded service runs, these run inside it (fleetwatch.forwarding).
+    parser.set_defaults(handler=run, forwardable=True)
 
 
 def _secret_source(parser: argparse.ArgumentParser) -> None:
