@@ -41,6 +41,12 @@ class Detector(ABC, Generic[P]):
     default_threshold: ClassVar[float] = 0.5
     # A finding this much above the threshold (as a multiple) is HIGH; twice that, CRITICAL.
     high_ratio: ClassVar[float] = 1.6
+    # True only when every candidate depends on the spans of the one trace it names (plus the
+    # policy, the fleet directory and the baseline): the engine then also evaluates it each tick
+    # on just the traces that changed (detectors/early.py). A detector that compares rates or
+    # baselines, or joins spans across traces or agents, must leave it False: on a subset of
+    # traces it would see half a picture and raise false alerts.
+    early_by_trace: ClassVar[bool] = False
 
     def __init__(self, params: P, policy: Policy, settings: DetectorPolicy) -> None:
         self.params = params

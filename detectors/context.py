@@ -10,6 +10,8 @@ between the detectors evaluated on the same window in one tick.
 from __future__ import annotations
 
 import json
+import threading
+from contextlib import nullcontext
 from typing import Any
 
 import polars as pl
@@ -48,18 +50,23 @@ class Baseline:
 
 class ScratchBaseline(Baseline):
     """Reads the persisted documents, keeps changes to itself: an early evaluation sees only
-    part of a window, and a baseline learned from parts would drift."""
+    part of a window, and a baseline learned from parts would drift.
 
-    def __init__(self, store: BaselineStore, tenant: str, detector: str) -> None:
+    ``lock`` guards the store when another thread (the engine's tick) may use it meanwhile."""
+
+    def __init__(self, store: BaselineStore, tenant: str, detector: str,
+                 lock: threading.RLock | None = None) -> None:
         super().__init__(store, tenant, detector)
         self._changes: dict[str, Any] = {}
+        self._lock = lock
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._changes:
             return self._changes[key]
-        value = super().get(key, default)
-        # Detectors may mutate what they read; hand out a copy (documents are JSON).
-        return json.loads(json.dumps(value)) if isinstance(value, dict | list) else value
+        with self._lock if self._lock is not None else nullcontext():
+            value = super().get(key, default)
+            # Detectors may mutate what they read; hand out a copy (documents are JSON).
+            return json.loads(json.dumps(value)) if isinstance(value, dict | list) else value
 
     def put(self, key: str, value: Any) -> None:
         self._changes[key] = value

@@ -25,7 +25,7 @@ DirectoryRow = tuple[str, str, str, str]  # agent, name, owners, principal
 
 
 def allows_early(detector: Detector[Any]) -> bool:
-    return bool(getattr(detector, "early_by_trace", False))
+    return detector.early_by_trace
 
 
 def early_detectors(registry: DetectorRegistry) -> list[Detector[Any]]:

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         default=20_000, ge=1,
         description="More changed traces than this in one tick (a backlog): no early evaluation.",
     )
+    detector_sweep_thread: bool = Field(
+        default=True,
+        description="Evaluate full windows on their own thread and client, so slow ones never "
+        "delay the early (live) alerts.",
+    )
 
     # --- webhook delivery (detectors/delivery, docs/webhooks.md) -------------------------
     webhook_allow_private_targets: bool = Field(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -47,10 +49,15 @@ class ErrorBurst(Detector[NoParams]):
         ]
 
 
+def inline(settings: Settings) -> Settings:
+    """The sweep inside each tick: these tests assert what one ``run_once`` writes."""
+    return settings.model_copy(update={"detector_sweep_thread": False})
+
+
 def make_engine(settings: Settings, ch: Client) -> DetectorEngine:
     registry = DetectorRegistry()
     registry.register(ErrorBurst.from_policy(Policy()))
-    return DetectorEngine(settings, ch, registry, Policy())
+    return DetectorEngine(inline(settings), ch, registry, Policy())
 
 
 def failures(fleet: SyntheticFleet, agent: str, start: float, count: int, every: float = 2.0) -> None:
@@ -226,7 +233,7 @@ class TraceFailures(ErrorBurst):
 def early_engine(settings: Settings, ch: Client) -> DetectorEngine:
     registry = DetectorRegistry()
     registry.register(TraceFailures.from_policy(Policy()))
-    return DetectorEngine(settings, ch, registry, Policy())
+    return DetectorEngine(inline(settings), ch, registry, Policy())
 
 
 def failing_trace(fleet: SyntheticFleet, agent: str, at: float, count: int) -> str:
@@ -307,3 +314,57 @@ def test_sweep_budget_splits_catch_up_over_ticks_and_still_finds(settings: Setti
     assert (engine.cursors.get("evaluated", "default", "error_burst") or 0) > first  # progress
     engine.drain()
     assert [r["Status"] for r in alerts(ch) if r["Severity"] != "info"] == ["firing", "resolved"]
+
+
+class SlowSweep(ErrorBurst):
+    """A detector whose full window takes long (as false_completion's did, 14 s): it blocks
+    until the test releases it, so the test knows a sweep is under way."""
+
+    name = "slow_sweep"
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def candidates(self, ctx: EvalContext) -> list[Candidate]:
+        self.entered.set()
+        self.release.wait(timeout=30)
+        return super().candidates(ctx)
+
+
+def test_early_lane_ticks_while_a_slow_full_window_runs_on_the_sweep_thread(
+    settings: Settings, ch: Client,
+) -> None:
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 300)
+    fleet.insert(ch)
+    registry = DetectorRegistry()
+    registry.register(TraceFailures.from_policy(Policy()))
+    slow = SlowSweep.from_policy(Policy())
+    assert isinstance(slow, SlowSweep)
+    registry.register(slow)
+    engine = DetectorEngine(settings.model_copy(update={"detector_sweep_thread": True}), ch,
+                            registry, Policy())
+    try:
+        engine.run_once()
+        assert slow.entered.wait(timeout=30)  # the sweep thread is inside the slow window
+        failing_trace(fleet, "ash", 300, 4)
+        fleet.insert(ch)
+        began = time.monotonic()
+        assert engine.run_once() == 1  # the early lane alerts although the sweep is busy
+        assert time.monotonic() - began < 10
+        slow.release.set()
+        heartbeat(fleet, "ash", 300, 600)
+        fleet.insert(ch)
+        engine.run_once()
+        deadline = time.monotonic() + 60
+        while engine.behind() and time.monotonic() < deadline:
+            time.sleep(0.2)
+            engine.run_once()
+        assert not engine.behind()
+    finally:
+        engine.close()
+    # The sweep's full windows recognised the early incident: one alert, written once.
+    rows = [r for r in alerts(ch) if r["Severity"] != "info" and r["Detector"] == "trace_failures"]
+    assert len({r["AlertId"] for r in rows}) == 1 and rows[0]["Version"] == 1
+    assert (engine.cursors.get("evaluated", "default", "slow_sweep") or 0) > fleet.origin_ns

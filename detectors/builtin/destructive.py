@@ -40,6 +40,8 @@ class DestructiveActions(Detector[DestructiveParams]):
     default_window_seconds = 600
     default_slide_seconds = 5
     default_threshold = 0.7
+    # Each candidate is one (agent, trace): judged on that trace's turn and tools alone.
+    early_by_trace = True
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         turn_frame = frames.turns(ctx)

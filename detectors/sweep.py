@@ -1,0 +1,189 @@
+"""The sweep: every detector on the full windows that closed, the completeness guarantee.
+
+A full-window evaluation of an expensive detector can take seconds; run on the engine's tick it
+would hold up the early lane (live alerts) by as long. So the engine may run the sweep on its own
+thread and ClickHouse client (``Sweeper.start``): the detector's queries and logic run unlocked,
+and only what touches shared state - reading the cursors and the plan, the incident tracker,
+writing alerts, advancing the cursor, committing baseline changes - runs under the engine's lock.
+Baselines are staged per window (a copy read, changes kept aside, committed with the window's
+alerts), so the early lane never sees a document half-way through a change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from detectors.alerts import AlertRow, write_alerts
+from detectors.base import Detector
+from detectors.context import EvalContext, QueryCache, ScratchBaseline
+from detectors.engine_state import EngineState
+from detectors.fleet import FleetDirectory
+from detectors.model import Finding, Window
+from detectors.policy import Policy
+from detectors.registry import DetectorRegistry
+from detectors.windows import align_down, plan_windows
+
+log = logging.getLogger(__name__)
+MAX_FAILURES = 3  # a window that fails this often is skipped (logged), not retried forever
+IDLE_WAIT_S = 1.0  # a sweeper with nothing due looks again after this (or when poked)
+
+
+class StagedBaseline(ScratchBaseline):
+    """A full window's baseline: a private copy during the evaluation, committed with its alerts."""
+
+    def commit(self) -> None:
+        for key, value in self._changes.items():
+            super(ScratchBaseline, self).put(key, value)
+        self._changes.clear()
+
+
+def decided(detector: Detector[Any], ctx: EvalContext) -> list[Finding]:
+    """The detector's candidates on ``ctx`` that its decision reports (may raise)."""
+    found = []
+    for candidate in detector.candidates(ctx):
+        severity = detector.decide(candidate)
+        if severity is not None:
+            found.append(Finding(detector.name, ctx.window, candidate, severity))
+    return found
+
+
+class Sweeper:
+    """Full windows per tenant and detector, within a time budget per pass, most behind first."""
+
+    def __init__(
+        self, state: EngineState, registry: DetectorRegistry, policy: Policy,
+        sweep_watermark: Callable[[Detector[Any], int], int], max_windows: int,
+    ) -> None:
+        self.state, self.registry, self.policy = state, registry, policy
+        self._sweep_watermark, self._max_windows = sweep_watermark, max_windows
+        self._failures: dict[tuple[str, str, int], int] = {}
+        self._pass_lock = threading.Lock()  # one pass at a time (thread and drain never overlap)
+        self._thread: threading.Thread | None = None
+        self._poke, self._stop = threading.Event(), threading.Event()
+        self._progressed = False  # has this pass evaluated a window yet (progress over budget)
+        self.pass_seconds: deque[float] = deque(maxlen=10_000)  # wall time of recent passes
+        self.window_seconds: deque[tuple[str, float]] = deque(maxlen=10_000)  # detector, wall
+        self.thread_id: int | None = None  # native id of the sweep thread (CPU accounting)
+
+    # -- the background thread -------------------------------------------------------------
+
+    def start(self, connect: Callable[[], Client], budget_s: float) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, args=(connect, budget_s), name="detector-sweep", daemon=True)
+            self._thread.start()
+
+    def poke(self) -> None:
+        """New data arrived: look for due windows now rather than after the idle wait."""
+        self._poke.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._poke.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+
+    def _loop(self, connect: Callable[[], Client], budget_s: float) -> None:
+        self.thread_id = threading.get_native_id()
+        client = connect()
+        while not self._stop.is_set():
+            try:
+                self.run_pass(client, time.monotonic() + budget_s)
+                if self.state.behind(self.registry, self._sweep_watermark):
+                    continue
+            except Exception:  # noqa: BLE001 - the sweep must outlive a bad pass; logged
+                log.exception("detector sweep pass failed; retrying")
+            self._poke.wait(IDLE_WAIT_S)
+            self._poke.clear()
+
+    # -- one pass --------------------------------------------------------------------------
+
+    def run_pass(self, client: Client, deadline: float) -> int:
+        """Evaluate due full windows of every tenant until ``deadline`` (at least one window)."""
+        with self._pass_lock:
+            began = time.perf_counter()
+            self._progressed = False
+            with self.state.lock:
+                tenants = sorted(self.state.cursors.tenants("watermark"))
+            written = sum(self._sweep_tenant(client, tenant, deadline) for tenant in tenants)
+            self.pass_seconds.append(time.perf_counter() - began)
+            return written
+
+    def _sweep_tenant(self, client: Client, tenant: str, deadline: float) -> int:
+        state = self.state
+        with state.lock:
+            late_from = state.late.pop(tenant, None)
+            evaluated = {d.name: state.cursors.get("evaluated", tenant, d.name) or 0 for d in self.registry}
+        directories: dict[tuple[str, int, int], FleetDirectory] = {}
+        cache: QueryCache = {}
+        # Most behind first, so a budget spent on one detector does not starve the others.
+        written = 0
+        for detector in sorted(self.registry, key=lambda d: evaluated[d.name]):
+            written += self._sweep_detector(client, detector, tenant, late_from, directories,
+                                            cache, deadline)
+        return written
+
+    def _sweep_detector(
+        self, client: Client, detector: Detector[Any], tenant: str, late_from: int | None,
+        directories: dict[tuple[str, int, int], FleetDirectory], cache: QueryCache,
+        deadline: float,
+    ) -> int:
+        state = self.state
+        with state.lock:
+            watermark = self._sweep_watermark(detector, state.cursors.get("watermark", tenant) or 0)
+            position = state.cursors.get("evaluated", tenant, detector.name)
+            if position is None:
+                origin = state.cursors.get("origin", tenant) or watermark
+                position = align_down(origin, detector.slide_ns)
+        plan = plan_windows(position, watermark, detector.window_ns, detector.slide_ns,
+                            self._max_windows, late_from)
+        written = 0
+        for end in plan.ends:
+            if self._progressed and time.monotonic() > deadline:
+                if late_from is not None and end <= position:
+                    with state.lock:
+                        state.late[tenant] = min(state.late.get(tenant, late_from), late_from)
+                return written  # budget spent: the rest is due next pass (catching up if need be)
+            window = Window(tenant, end - detector.window_ns, end)
+            baseline = StagedBaseline(state.baselines, tenant, detector.name, state.lock)
+            ctx = EvalContext(client, window, self.policy, baseline, directories, cache=cache)
+            self._progressed = True
+            began = time.perf_counter()
+            findings = self._findings(detector, ctx)
+            self.window_seconds.append((detector.name, time.perf_counter() - began))
+            if findings is None:
+                return written  # transient failure: keep the position, retry next pass
+            with state.lock:
+                rows: list[AlertRow] = [r for f in findings if (r := state.incidents.apply(f)) is not None]
+                if end > position:
+                    quiet = max(detector.resolve_after_ns, plan.step + 1)
+                    rows += state.incidents.resolve_stale(tenant, detector.name, end, quiet)
+                written += write_alerts(client, rows)  # alerts before cursors: a crash re-evaluates
+                baseline.commit()
+                if end > position:
+                    state.cursors.put(end, "evaluated", tenant, detector.name)
+        return written
+
+    def _findings(self, detector: Detector[Any], ctx: EvalContext) -> list[Finding] | None:
+        """The window's findings; None for a transient failure worth retrying."""
+        w = ctx.window
+        try:
+            return decided(detector, ctx)
+        except ClickHouseError:
+            key = (w.tenant, detector.name, w.end_ns)
+            self._failures[key] = self._failures.get(key, 0) + 1
+            log.warning("detector %s failed on tenant %s; will retry", detector.name, w.tenant,
+                        exc_info=True)
+            return [] if self._failures[key] >= MAX_FAILURES else None
+        except Exception:
+            log.exception("detector %s raised on tenant %s; window skipped", detector.name, w.tenant)
+            return []
