@@ -119,4 +119,4 @@ class BehaviourDrift(Detector[DriftParams]):
         train = (scaled[None, :, :] + jitter).reshape(-1, scaled.shape[1])
         forest = IsolationForest(n_estimators=self.params.trees, random_state=0).fit(train)
         now = forest.score_samples(((vector - centre) / spread)[None, :])[0]
-        return bool(now < forest.score_samples(train).min())
+        return bool(now < forest.score_samples(scaled).min())
