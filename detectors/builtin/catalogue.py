@@ -7,8 +7,8 @@ from typing import Any
 from detectors.base import Detector
 from detectors.builtin.authority import AuthorityViolations
 from detectors.builtin.destructive import DestructiveActions
-from detectors.builtin.drift import BehaviourDrift
 from detectors.builtin.disclosure import SensitiveDisclosure
+from detectors.builtin.drift import BehaviourDrift
 from detectors.builtin.false_completion import FalseCompletion
 from detectors.builtin.fan_out import FanOutStorms
 from detectors.builtin.loops import AgentLoops
