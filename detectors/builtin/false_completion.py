@@ -14,7 +14,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from detectors.base import Detector
-from detectors.builtin import frames
+from detectors.builtin.false_completion_index import ACTS_SQL, CLAIMS_SQL, SENDS_SQL, ClaimEvidence
 from detectors.builtin.util import evidence, first_ts
 from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
@@ -38,29 +38,22 @@ class FalseCompletion(Detector[FalseCompletionParams]):
     default_threshold = 0.7
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
-        turn_frame = frames.turns(ctx)
         # Only finished turns: a turn cut by the window's end would look like missing actions.
-        claims = turn_frame.filter(
-            (pl.col("claim") == "completed")
-            & (pl.col("ts") + pl.col("duration") <= ctx.window.end_ns)
-        )
+        claims = ctx.frame(CLAIMS_SQL).filter(pl.col("ts") + pl.col("duration") <= ctx.window.end_ns)
         if claims.is_empty():
             return []
-        acts = frames.tools(ctx)
-        outbound = frames.sends(ctx)
+        seen = ClaimEvidence(ctx.frame(ACTS_SQL), ctx.frame(SENDS_SQL))
         found = []
-        for claim in claims.iter_rows(named=True):
-            candidate = self._judge(claim, acts, outbound)
+        for claim in seen.suspicious(claims).iter_rows(named=True):
+            candidate = self._judge(claim, seen)
             if candidate is not None:
                 found.append(candidate)
         return found
 
-    def _judge(
-        self, claim: dict[str, object], acts: pl.DataFrame, outbound: pl.DataFrame
-    ) -> Candidate | None:
+    def _judge(self, claim: dict[str, object], seen: ClaimEvidence) -> Candidate | None:
         p = self.params
         agent, trace, subject = str(claim["agent"]), str(claim["trace"]), str(claim["claim_subject"])
-        turn_acts = acts.filter(pl.col("trace") == trace)
+        turn_acts, turn_sends = seen.of_turn(trace)
         score, reasons, spans = 0.0, [], []
         unresolved = _failed_not_retried(turn_acts)
         if not unresolved.is_empty():
@@ -68,16 +61,16 @@ class FalseCompletion(Detector[FalseCompletionParams]):
             tools = ", ".join(sorted(set(unresolved["tool"])))
             reasons.append(f"{unresolved.height} tool call(s) in the same turn failed ({tools})")
             spans.append(unresolved)
-        if subject and not _touched(subject, turn_acts, outbound.filter(pl.col("trace") == trace)):
+        if subject and not _touched(subject, turn_acts, turn_sends):
             score += p.weight_absent
             reasons.append(f"nothing in the turn acted on {subject}")
-        running = _still_running(turn_acts, acts)
+        running = _still_running(turn_acts, seen.stopped)
         if not running.is_empty():
             score += p.weight_running
             names = ", ".join(sorted(set(running["process"])))
             reasons.append(f"process {names} it started is still running")
             spans.append(running)
-        observed = _observed_after(subject, agent, int(str(claim["ts"])), turn_acts, acts)
+        observed = _observed_after(subject, agent, int(str(claim["ts"])), turn_acts, seen)
         if not observed.is_empty():
             score += p.weight_observed
             reasons.append(f"{', '.join(sorted(set(observed['agent'])))} still saw {subject} afterwards")
@@ -119,23 +112,20 @@ def _touched(subject: str, acts: pl.DataFrame, outbound: pl.DataFrame) -> bool:
     return not sent.is_empty()
 
 
-def _still_running(turn_acts: pl.DataFrame, acts: pl.DataFrame) -> pl.DataFrame:
+def _still_running(turn_acts: pl.DataFrame, stopped: pl.Series) -> pl.DataFrame:
     started = turn_acts.filter((pl.col("process_state") == "started") & (pl.col("process") != ""))
     if started.is_empty():
         return started
-    stopped = acts.filter(pl.col("process_state") == "stopped").select("process")
-    return started.join(stopped, on="process", how="anti")
+    return started.filter(~pl.col("process").is_in(stopped))
 
 
 def _observed_after(subject: str, agent: str, claim_ts: int, turn_acts: pl.DataFrame,
-                    acts: pl.DataFrame) -> pl.DataFrame:
+                    seen: ClaimEvidence) -> pl.DataFrame:
     """Another service still sees the subject the agent destroyed (or never touched)."""
     if not subject:
-        return acts.clear()
+        return seen.empty_acts
     own = turn_acts.filter((pl.col("target") == subject) & ~pl.col("failed"))
     if not own.is_empty() and not (own["kind"] == "delete").any():
-        return acts.clear()
-    return acts.filter(
-        (pl.col("target") == subject) & (pl.col("agent") != agent) & (pl.col("ts") > claim_ts)
-        & ~pl.col("failed") & (pl.col("kind") != "delete")
-    )
+        return seen.empty_acts
+    on_subject = seen.by_target.get(subject, seen.empty_acts)
+    return on_subject.filter((pl.col("agent") != agent) & (pl.col("ts") > claim_ts))

@@ -9,14 +9,39 @@ them. Benign collaborations go back and forth a few times and end with a report 
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from detectors.base import SECOND_NS, Detector
-from detectors.builtin import frames
 from detectors.builtin.util import evidence, first_ts
 from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
+
+# Only turns instructed by an agent (messages), and human turns in the conversations those
+# messages belong to: a 30-minute window holds millions of turns, almost all irrelevant here.
+MESSAGES_SQL = """
+SELECT toUnixTimestamp64Nano(Timestamp) AS ts, TraceId AS trace, SpanId AS span, AgentId AS agent,
+       PrincipalId AS principal, SpanAttributes['gen_ai.conversation.id'] AS conversation
+FROM otel_traces
+WHERE {window} AND Operation = 'invoke_agent' AND PrincipalId IN {senders:Array(String)}
+ORDER BY ts
+"""
+HUMANS_SQL = """
+SELECT SpanAttributes['gen_ai.conversation.id'] AS conversation,
+       arraySort(groupArray(toUnixTimestamp64Nano(Timestamp))) AS times
+FROM otel_traces
+WHERE {window} AND Operation = 'invoke_agent' AND PrincipalId != ''
+  AND PrincipalId NOT IN {senders:Array(String)}
+  AND SpanAttributes['gen_ai.conversation.id'] IN {conversations:Array(String)}
+GROUP BY conversation
+"""
+TOKENS_SQL = """
+SELECT TraceId, sum(InputTokens + OutputTokens) FROM otel_traces
+WHERE {window} AND TraceId IN {traces:Array(String)} GROUP BY TraceId
+"""
+Humans = dict[str, list[int]]  # conversation -> times of human turns, sorted
 
 
 class LoopParams(BaseModel):
@@ -39,25 +64,35 @@ class AgentLoops(Detector[LoopParams]):
     default_threshold = 0.8
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
-        turn_frame = frames.turns(ctx)
         by_principal = ctx.directory().principal_to_agent
-        if turn_frame.is_empty() or not by_principal:
+        if not by_principal:
             return []
-        turn_frame = turn_frame.with_columns(
+        senders = sorted(by_principal)
+        messages = ctx.frame(MESSAGES_SQL, senders=senders)
+        if messages.is_empty():
+            return []
+        messages = messages.with_columns(
             pl.col("principal").replace_strict(by_principal, default="").alias("sender")
-        )
-        messages = turn_frame.filter(pl.col("sender") != "").with_columns(
+        ).with_columns(
             pl.min_horizontal("sender", "agent").alias("a"), pl.max_horizontal("sender", "agent").alias("b")
         )
-        humans = turn_frame.filter((pl.col("sender") == "") & (pl.col("principal") != ""))
-        found = []
+        conversations = sorted(set(messages["conversation"].to_list()) - {""})
+        humans: Humans = {}
+        if conversations:
+            rows = ctx.rows(HUMANS_SQL, senders=senders, conversations=conversations)
+            humans = {str(c): [int(t) for t in times] for c, times in rows}
+        runs = []
         for (a, b), pair in messages.group_by(["a", "b"], maintain_order=True):
             run = self._longest_run(pair.sort("ts"), humans)
             if len(run) >= 2:
-                found.append(self._candidate(ctx, str(a), str(b), pair.filter(pl.col("span").is_in(run))))
-        return found
+                runs.append((str(a), str(b), pair.filter(pl.col("span").is_in(run))))
+        if not runs:
+            return []
+        traces = sorted({t for _, _, run in runs for t in run["trace"]})
+        tokens = {str(t): int(n or 0) for t, n in ctx.rows(TOKENS_SQL, traces=traces)}
+        return [self._candidate(a, b, run, tokens) for a, b, run in runs]
 
-    def _longest_run(self, pair: pl.DataFrame, humans: pl.DataFrame) -> list[str]:
+    def _longest_run(self, pair: pl.DataFrame, humans: Humans) -> list[str]:
         gap = int(self.params.max_gap_seconds * SECOND_NS)
         best: list[str] = []
         current: list[str] = []
@@ -72,7 +107,7 @@ class AgentLoops(Detector[LoopParams]):
 
     @staticmethod
     def _continues(previous: dict[str, object], message: dict[str, object], gap: int,
-                   humans: pl.DataFrame) -> bool:
+                   humans: Humans) -> bool:
         if message["sender"] == previous["sender"]:
             return False
         start, end = int(str(previous["ts"])), int(str(message["ts"]))
@@ -81,17 +116,12 @@ class AgentLoops(Detector[LoopParams]):
         conversation = message["conversation"] or previous["conversation"]
         if not conversation:
             return True
-        interrupted = humans.filter(
-            (pl.col("conversation") == conversation) & pl.col("ts").is_between(start, end)
-        )
-        return interrupted.is_empty()
+        times = humans.get(str(conversation), [])
+        first = bisect_left(times, start)  # a human turn at or between the two messages
+        return not (first < len(times) and times[first] <= end)
 
-    def _candidate(self, ctx: EvalContext, a: str, b: str, run: pl.DataFrame) -> Candidate:
-        tokens = ctx.rows(
-            "SELECT sum(InputTokens + OutputTokens) FROM otel_traces "
-            "WHERE {window} AND has({traces:Array(String)}, TraceId)",
-            traces=run["trace"].to_list(),
-        )[0][0]
+    def _candidate(self, a: str, b: str, run: pl.DataFrame, per_trace: dict[str, int]) -> Candidate:
+        tokens = sum(per_trace.get(str(t), 0) for t in set(run["trace"]))
         minutes = (int(run["ts"].max()) - int(run["ts"].min())) / 60e9  # type: ignore[arg-type]
         return Candidate(
             key=f"loop:{a}|{b}", score=run.height / self.params.min_run,

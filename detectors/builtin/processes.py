@@ -17,12 +17,32 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from detectors.base import SECOND_NS, Detector
-from detectors.builtin import frames
 from detectors.builtin.util import any_match
 from detectors.context import EvalContext
 from detectors.model import Candidate, Evidence, Requirement
 
 MAX_OPEN = 2000
+# Only the tool calls past the cursor are new (the rest of the window is in the baseline), each
+# with the principal of its trace's first turn (which may have begun before the cursor).
+_NEW_ACTS = (
+    "{window} AND Operation = 'execute_tool' AND Timestamp >= fromUnixTimestamp64Nano({since:Int64})"
+    " AND NOT (StatusCode = 'STATUS_CODE_ERROR' OR SpanAttributes['error.type'] != '')"
+)
+NEW_ACTS_SQL = f"""
+SELECT toUnixTimestamp64Nano(Timestamp) AS ts, TraceId AS trace, SpanId AS span, AgentId AS agent,
+       SpanAttributes['fleet.process.id'] AS process,
+       SpanAttributes['fleet.process.state'] AS process_state,
+       SpanAttributes['gen_ai.tool.call.arguments'] AS arguments
+FROM otel_traces WHERE {_NEW_ACTS}
+ORDER BY ts
+"""
+INSTRUCTORS_SQL = f"""
+SELECT TraceId AS trace, argMin(PrincipalId, Timestamp) AS instructor
+FROM otel_traces
+WHERE {{window}} AND Operation = 'invoke_agent'
+  AND TraceId IN (SELECT TraceId FROM otel_traces WHERE {_NEW_ACTS})
+GROUP BY TraceId
+"""
 
 
 class ProcessParams(BaseModel):
@@ -50,10 +70,10 @@ class OrphanProcesses(Detector[ProcessParams]):
         return [c for c in (self._judge(ctx, k, v) for k, v in open_processes.items()) if c]
 
     def _update(self, ctx: EvalContext, open_processes: dict[str, Any], cursor: int) -> None:
-        turn_frame = frames.turns(ctx)
-        acts = frames.with_instructor(frames.tools(ctx), turn_frame).filter(
-            (pl.col("ts") >= cursor) & ~pl.col("failed")
-        )
+        since = max(cursor, ctx.window.start_ns)
+        instructors = ctx.frame(INSTRUCTORS_SQL, since=since)
+        acts = ctx.frame(NEW_ACTS_SQL, since=since).join(instructors, on="trace", how="left")
+        acts = acts.with_columns(pl.col("instructor").fill_null(""))
         directory = ctx.directory()
         patterns = self.policy.patterns.persistent_process
         for act in acts.iter_rows(named=True):
