@@ -8,7 +8,7 @@ from aiohttp import web
 
 from collector.body import read_bounded
 from collector.decode import JSON, PROTOBUF, decode_request, media_type
-from collector.errors import BodyTooLarge, IngestError, Overloaded
+from collector.errors import BodyTooLarge, IngestError
 from collector.ingestor import Ingestor
 from collector.responses import encode, export_response, status
 
@@ -19,7 +19,8 @@ class HttpReceiver:
     def __init__(self, ingestor: Ingestor, max_body_bytes: int, max_concurrent_reads: int) -> None:
         self._ingestor = ingestor
         self._max_body = max_body_bytes
-        # Bodies being read are not yet counted by the limiter; cap how many at once.
+        # Bodies being read are not yet counted by the limiter; cap how many are read at once
+        # (worst case max_concurrent_reads x max_body_bytes).
         self._reads = asyncio.Semaphore(max_concurrent_reads)
 
     def app(self) -> web.Application:
@@ -43,8 +44,7 @@ class HttpReceiver:
         declared = request.content_length
         if declared is not None and declared > self._max_body:
             raise BodyTooLarge(f"request body exceeds the {self._max_body}-byte limit")
-        if self._reads.locked():
-            raise Overloaded("too many uploads in progress; retry later", 1)
+        # Waiting here costs no memory: the body stays in the socket until a slot frees.
         async with self._reads:
             encoding = request.headers.get("Content-Encoding", "")
             return await read_bounded(request.content.iter_chunked(_CHUNK), encoding, self._max_body)

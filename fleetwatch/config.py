@@ -64,7 +64,9 @@ class Settings(BaseSettings):
         default=16 * MIB, ge=1024, description="Largest request body after decompression (413 above)."
     )
     max_inflight_bytes: int = Field(
-        default=256 * MIB, ge=MIB, description="Decoded bytes awaiting durability; past it: 503."
+        default=32 * MIB, ge=MIB,
+        description="Decoded request bytes admitted and not yet durable; past it: 503 + Retry-After. "
+        "Peak memory is roughly 15-20x this (decoded and flattened spans).",
     )
     retry_after_seconds: int = Field(default=2, ge=1, description="Retry-After sent with 503 answers.")
     auth_tokens: SecretStr = Field(

@@ -62,6 +62,8 @@ class Service:
         self._workers: list[PeriodicWorker] = []
         self.failed = asyncio.Event()
         self._event_loop: asyncio.AbstractEventLoop | None = None
+        self._admin_client: Client | None = None
+        self._admin_lock = threading.Lock()
 
     def client(self) -> Client:
         """A new ClickHouse client (one per thread; chDB shares the engine in-process)."""
@@ -130,7 +132,10 @@ class Service:
         return web.json_response(result)
 
     def storage_summary(self) -> dict[str, object]:
-        return storage_summary(self.client())
+        with self._admin_lock:  # one admin client, reused: building a client costs queries
+            if self._admin_client is None:
+                self._admin_client = self.client()
+            return storage_summary(self._admin_client)
 
     # -- roles ------------------------------------------------------------------------------
     async def _start_receiver(self) -> None:
@@ -140,8 +145,7 @@ class Service:
         auth = Authenticator(s.tenant_tokens(), s.default_tenant)
         limiter = InflightLimiter(s.max_inflight_bytes, s.retry_after_seconds)
         self.ingestor = ingestor = Ingestor(self._sink, auth, limiter, self.stats, s.kafka_max_message_bytes)
-        reads = max(4, s.max_inflight_bytes // s.max_body_bytes)
-        http = HttpReceiver(ingestor, s.max_body_bytes, reads)
+        http = HttpReceiver(ingestor, s.max_body_bytes, max_concurrent_reads=16)
         self.http_port = await self._serve(http.app(), s.http_host, s.http_port)
         self._grpc = GrpcReceiver(ingestor, s.max_body_bytes).server()
         self.grpc_port = self._grpc.add_insecure_port(f"{s.http_host}:{s.grpc_port}")

@@ -25,11 +25,16 @@ _ROLES = {
 def register(subparsers: Subparsers, common: argparse.ArgumentParser) -> None:
     for name, (_, summary) in _ROLES.items():
         parser = subparsers.add_parser(name, parents=[common], help=summary)
-        parser.set_defaults(handler=run, roles_of=name)
+        parser.set_defaults(handler=run, roles_of=name, without_detectors=False)
+        if name == "serve":
+            parser.add_argument("--without-detectors", action="store_true",
+                                help="ingest only (for collection-only nodes and ingest benchmarks)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     roles = set(_ROLES[args.roles_of][0])
+    if args.without_detectors:
+        roles.discard(DETECTORS)
     if settings.embedded:
         if args.roles_of != "serve":
             print(f"fleetwatch {args.roles_of}: needs FLEETWATCH_KAFKA_BOOTSTRAP", file=sys.stderr)
