@@ -323,7 +323,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def sweep_behind(engine: DetectorEngine) -> dict[str, float]:
     """Per detector, how far its full windows trail the watermark at the end (seconds)."""
     watermark = engine.cursors.get("watermark", TENANT) or 0
-    return {d.name: round(max(0, watermark - (engine.cursors.get("evaluated", TENANT, d.name) or 0)) / SECOND, 1)
+    origin = engine.cursors.get("origin", TENANT) or 0  # where a detector with no window yet stands
+    return {d.name: round(max(0, watermark - (engine.cursors.get("evaluated", TENANT, d.name) or origin)) / SECOND, 1)
             for d in engine.registry}
 
 

@@ -52,19 +52,20 @@ class ScratchBaseline(Baseline):
     """Reads the persisted documents, keeps changes to itself: an early evaluation sees only
     part of a window, and a baseline learned from parts would drift.
 
-    ``lock`` guards the store when another thread (the engine's tick) may use it meanwhile."""
+    ``lock`` guards the store when another thread may use it meanwhile; ``client`` (the calling
+    thread's own) loads documents not loaded yet."""
 
     def __init__(self, store: BaselineStore, tenant: str, detector: str,
-                 lock: threading.RLock | None = None) -> None:
+                 lock: threading.RLock | None = None, client: Client | None = None) -> None:
         super().__init__(store, tenant, detector)
         self._changes: dict[str, Any] = {}
-        self._lock = lock
+        self._lock, self._client = lock, client
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._changes:
             return self._changes[key]
         with self._lock if self._lock is not None else nullcontext():
-            value = super().get(key, default)
+            value = self._store.view(self._tenant, self._detector, self._client).get(key, default)
             # Detectors may mutate what they read; hand out a copy (documents are JSON).
             return json.loads(json.dumps(value)) if isinstance(value, dict | list) else value
 

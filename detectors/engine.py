@@ -92,33 +92,40 @@ class DetectorEngine:
         return self.state.behind(self.registry, self._sweep_watermark)
 
     def _tick(self, sweep_inline: bool) -> int:
-        with self.state.lock:
+        # The lock only around shared state: a sweep thread may be applying findings meanwhile.
+        # Queries here use this engine's client, which no other thread touches.
+        lock = self.state.lock
+        with lock:
             if not self._loaded:
                 self.cursors.load()
                 self.incidents.load(self.client)
                 self.coverage.load()
                 self._loaded = True
-            news = self._advance_watermarks()
-            written = sum(self._evaluate_early(item) for item in news)
-            for tenant in sorted(self.cursors.tenants("watermark")):
-                watermark = self.cursors.get("watermark", tenant) or 0
-                written += write_alerts(self.client, self.coverage.check(tenant, watermark))
-            if sweep_inline:
-                deadline = time.monotonic() + self.settings.detector_sweep_budget_seconds
-                written += self.sweeper.run_pass(self.client, deadline)
+            cursor = self.cursors.get("ingest") or 0
+        news, newest = self.scanner.scan(cursor)
+        with lock:
+            self._advance_watermarks(news, newest)
+            watermarks = {t: self.cursors.get("watermark", t) or 0 for t in self.cursors.tenants("watermark")}
+        written = sum(self._evaluate_early(item) for item in news)
+        for tenant, watermark in sorted(watermarks.items()):
+            coverage = self.coverage.check(tenant, watermark)
+            with lock:
+                written += write_alerts(self.client, coverage)
+        if sweep_inline:
+            deadline = time.monotonic() + self.settings.detector_sweep_budget_seconds
+            written += self.sweeper.run_pass(self.client, deadline)
+        with lock:
             self.baselines.flush()
             self.cursors.flush()
-            return written
+        return written
 
     def _sweep_watermark(self, detector: Detector[Any], watermark: int) -> int:
         # Detectors that alert early can afford to close full windows later, so that spans of
         # long turns (stamped with their start, sent at their end) are rarely late for them.
         return watermark - self._early_delay if allows_early(detector) else watermark
 
-    def _advance_watermarks(self) -> list[NewData]:
-        cursor = self.cursors.get("ingest") or 0
+    def _advance_watermarks(self, news: list[NewData], newest: int | None) -> None:
         s = self.settings
-        news, newest = self.scanner.scan(cursor)
         lateness = int(s.detector_allowed_lateness_seconds * SECOND_NS)
         horizon = int(s.detector_late_horizon_seconds * SECOND_NS)
         late = self.state.late
@@ -134,7 +141,6 @@ class DetectorEngine:
             late[item.tenant] = min(late.get(item.tenant, late_from), late_from)
         if newest is not None:
             self.cursors.put(newest, "ingest")
-        return news
 
     def _evaluate_early(self, item: NewData) -> int:
         """The early lane: detectors that allow it, on the traces that just changed."""
@@ -151,7 +157,7 @@ class DetectorEngine:
         for traces in chunks(item.traces, EARLY_CHUNK):
             for detector in self.early:
                 window = Window(item.tenant, end - detector.window_ns, end)
-                baseline = ScratchBaseline(self.baselines, item.tenant, detector.name)
+                baseline = ScratchBaseline(self.baselines, item.tenant, detector.name, self.state.lock)
                 ctx = EvalContext(self.client, window, self.policy, baseline, traces=traces,
                                   cache=cache, directory=directory)
                 try:
@@ -160,5 +166,7 @@ class DetectorEngine:
                     log.warning("detector %s failed early on tenant %s", detector.name,
                                 item.tenant, exc_info=True)
                     continue
-                rows += [row for f in findings if (row := self.incidents.apply(f)) is not None]
-        return write_alerts(self.client, rows)
+                with self.state.lock:
+                    rows += [row for f in findings if (row := self.incidents.apply(f)) is not None]
+        with self.state.lock:
+            return write_alerts(self.client, rows)

@@ -65,11 +65,12 @@ class BaselineStore:
         self._docs: dict[tuple[str, str], dict[str, Any]] = {}
         self._dirty: set[tuple[str, str, str]] = set()
 
-    def view(self, tenant: str, detector: str) -> dict[str, Any]:
-        """The mutable documents of one detector for one tenant; call ``touch`` after changes."""
+    def view(self, tenant: str, detector: str, client: Client | None = None) -> dict[str, Any]:
+        """The mutable documents of one detector for one tenant; call ``touch`` after changes.
+        ``client`` loads them when the caller's thread has its own (the sweep thread)."""
         scope = (tenant, detector)
         if scope not in self._docs:
-            rows = self._client.query(
+            rows = (client or self._client).query(
                 "SELECT Key, argMax(Payload, Version) FROM detector_baselines "
                 "WHERE TenantId = {t:String} AND Detector = {d:String} GROUP BY Key",
                 parameters={"t": tenant, "d": detector},

@@ -154,7 +154,7 @@ class Sweeper:
                         state.late[tenant] = min(state.late.get(tenant, late_from), late_from)
                 return written  # budget spent: the rest is due next pass (catching up if need be)
             window = Window(tenant, end - detector.window_ns, end)
-            baseline = StagedBaseline(state.baselines, tenant, detector.name, state.lock)
+            baseline = StagedBaseline(state.baselines, tenant, detector.name, state.lock, client)
             ctx = EvalContext(client, window, self.policy, baseline, directories, cache=cache)
             self._progressed = True
             began = time.perf_counter()

@@ -45,6 +45,8 @@ def plan_windows(
     while position < last_due and len(ends) < max_windows:
         position = min(position + step, last_due)
         ends.append(position)
+    if ends and late_from is not None and late_from >= ends[0] - window:
+        late = ()  # the first new window already holds the late spans: no need to go back
     return Plan(late + tuple(ends), position, step)
 
 
