@@ -69,9 +69,16 @@ class DetectorEngine:
         threaded = self.settings.detector_sweep_thread
         written = self._tick(sweep_inline=not threaded)
         if threaded:
-            self.sweeper.start(lambda: connect(self.settings), self.settings.detector_sweep_budget_seconds)
+            self.sweeper.start(self._sweep_client, self.settings.detector_sweep_budget_seconds)
             self.sweeper.poke()
         return written
+
+    def _sweep_client(self) -> Client:
+        # One query thread: the sweep then uses at most one core of ClickHouse's, and the tick
+        # (ingest scan, early lane) is not starved of the other by a long full window.
+        client = connect(self.settings)
+        client.set_client_setting("max_threads", "1")
+        return client
 
     def drain(self, max_ticks: int = 10_000) -> int:
         """Run until every detector has caught up with every watermark (tests, evaluation),
