@@ -28,7 +28,7 @@ from tests.test_kafka_e2e import kafka_settings, wait_for_rows
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-KILLS = int(os.environ.get("FLEETWATCH_TEST_FAULT_KILLS", "8"))
+KILLS = int(os.environ.get("FLEETWATCH_TEST_FAULT_KILLS", "20"))  # reliability.md: 20 kills
 
 
 def _produce_all(settings: Settings, payloads: list[bytes], pause: float) -> threading.Thread:
