@@ -28,6 +28,7 @@ class Provenance:
     topic: str = ""
     partition: int = -1
     offset: int = -1
+    topic_id: str = ""  # the topic's incarnation (Kafka topic id), when the broker reports it
 
 
 NO_PROVENANCE = Provenance()
@@ -114,6 +115,7 @@ def _append_links(columns: SpanColumns, s: Span) -> None:
 
 def _append_provenance(columns: SpanColumns, provenance: Provenance) -> None:
     columns["KafkaTopic"].append(provenance.topic)
+    columns["KafkaTopicId"].append(provenance.topic_id)
     columns["KafkaPartition"].append(provenance.partition)
     columns["KafkaOffset"].append(provenance.offset)
 

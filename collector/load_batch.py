@@ -33,11 +33,12 @@ class LoadBatch:
         return ",".join(parts)
 
 
-def build_batch(records: Mapping[TopicPartition, Iterable[object]]) -> LoadBatch:
+def build_batch(records: Mapping[TopicPartition, Iterable[object]],
+                topic_ids: Mapping[str, str]) -> LoadBatch:
     batch = LoadBatch()
     for tp, messages in records.items():
         for message in messages:
-            _add(batch, tp, message)
+            _add(batch, tp, message, topic_ids.get(tp.topic, ""))
     return batch
 
 
@@ -53,7 +54,7 @@ def decode_message(value: bytes | None) -> ExportTraceServiceRequest:
     return request
 
 
-def _add(batch: LoadBatch, tp: TopicPartition, message: object) -> None:
+def _add(batch: LoadBatch, tp: TopicPartition, message: object, topic_id: str) -> None:
     offset: int = message.offset  # type: ignore[attr-defined]
     value: bytes | None = message.value  # type: ignore[attr-defined]
     lo, _ = batch.ranges.get(tp, (offset, offset))
@@ -63,5 +64,6 @@ def _add(batch: LoadBatch, tp: TopicPartition, message: object) -> None:
     except MalformedRequest as error:
         batch.poison.append(PoisonMessage(tp.topic, tp.partition, offset, value or b"", str(error)))
         return
-    flatten_request(request, provenance=Provenance(tp.topic, tp.partition, offset), into=batch.columns)
+    origin = Provenance(tp.topic, tp.partition, offset, topic_id)
+    flatten_request(request, provenance=origin, into=batch.columns)
     batch.good += 1

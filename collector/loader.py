@@ -95,7 +95,7 @@ class KafkaLoader:
         if not records:
             return 0
         self._revoked = False
-        batch = build_batch(records)
+        batch = build_batch(records, {self._settings.kafka_topic: self._topic_id()})
         assert self._dead_letters is not None
         self._dead_letters.observe(batch.good, len(batch.poison))
         self._dead_letters.route(batch.poison)
@@ -159,12 +159,14 @@ class KafkaLoader:
         consumer = self._require_consumer()
         fresh = sorted(self._unverified & consumer.assignment())
         try:
-            stored = stored_offsets(self._require_client(), self._settings.kafka_topic, fresh)
+            topic = self._settings.kafka_topic
+            stored = stored_offsets(self._require_client(), topic, self._topic_id(), fresh)
         except Exception as error:  # noqa: BLE001 - hold the partitions until ClickHouse answers
             self._note_failure(error)
             return self._hold_back(records, fresh)
         kept = {tp: msgs for tp, msgs in records.items() if tp not in self._unverified}
-        trusted = self._trusted_stored(fresh, stored)
+        # With the topic's id, stored offsets are this incarnation's by construction.
+        trusted = stored if self._topic_id() else self._trusted_stored(fresh, stored)
         caught_up: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp in fresh:
             done = trusted.get(tp.partition, -1)
@@ -188,8 +190,10 @@ class KafkaLoader:
         """Stored offsets that describe this incarnation of the topic.
 
         With no committed offset (a new group, or a topic deleted and re-created) the stored
-        offsets are trusted only while the partition's log actually reaches them; otherwise a
-        re-created topic would have its first messages skipped.
+        offsets are trusted only while the partition's log actually reaches them, so a re-created
+        topic's first messages are not skipped as "already stored". Used only when the broker
+        reports no topic ids (before metadata v10): then a re-created topic whose new log has
+        already grown past the old stored offsets is not recognised.
         """
         consumer = self._require_consumer()
         ends = consumer.end_offsets(fresh)
@@ -209,6 +213,21 @@ class KafkaLoader:
                 consumer.seek(tp, records[tp][0].offset)
         consumer.pause(*fresh)
         return {tp: msgs for tp, msgs in records.items() if tp not in fresh}
+
+    def _topic_id(self) -> str:
+        """The spans topic's id from cluster metadata ('' if the broker does not report one).
+
+        kafka-python keeps topic ids from metadata v10+ on its cluster object, which the
+        consumer does not expose publicly.
+        """
+        consumer = self._require_consumer()
+        found = consumer._client.cluster.topic_id(self._settings.kafka_topic)
+        return "" if found is None else str(found)
+
+    def settled(self) -> bool:
+        """Assigned partitions, all reconciled with what ClickHouse holds (for tests, status)."""
+        consumer = self._consumer
+        return consumer is not None and bool(consumer.assignment()) and not self._unverified
 
     # -- helpers ----------------------------------------------------------------------------
     def lag(self) -> int | None:

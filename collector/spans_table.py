@@ -37,6 +37,7 @@ SPAN_COLUMNS: Final[tuple[str, ...]] = (
     "Links.TraceState",
     "Links.Attributes",
     "KafkaTopic",
+    "KafkaTopicId",
     "KafkaPartition",
     "KafkaOffset",
 )

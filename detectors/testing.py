@@ -60,7 +60,7 @@ class SyntheticFleet:
             "StatusCode": "STATUS_CODE_ERROR" if error else "STATUS_CODE_UNSET",
             "StatusMessage": "", "Events.Timestamp": [], "Events.Name": [],
             "Events.Attributes": [], "Links.TraceId": [], "Links.SpanId": [],
-            "Links.TraceState": [], "Links.Attributes": [], "KafkaTopic": "",
+            "Links.TraceState": [], "Links.Attributes": [], "KafkaTopic": "", "KafkaTopicId": "",
             "KafkaPartition": -1, "KafkaOffset": -1,
         }
         for column, value in values.items():
