@@ -7,8 +7,6 @@ this loop watching the alerts table.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +15,7 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 from fleetwatch.config import Settings
-from fleetwatch.service import DETECTORS, RECEIVER, Service
+from fleetwatch.service import DETECTORS, RECEIVER, run_in_background
 
 # Cases with a detector watching for them, spread over the simulated run (minutes from start).
 DEMO_SCENARIOS = ("cs2:at=300", "cs4:at=720", "cs8:at=1200", "cs1:at=1680", "cs11:at=2100")
@@ -43,7 +41,7 @@ def run_demo(settings: Settings, out: Callable[[str], None] = print,
     from simulator import SimulationConfig, parse_spec, run_simulation
 
     report = DemoReport()
-    with _BackgroundService(settings) as service:
+    with run_in_background(settings, {RECEIVER, DETECTORS}) as service:
         out(f"fleetwatch is up: OTLP/HTTP {service.endpoints()['otlp_http']}, "
             f"status {service.endpoints()['admin']}")
         # The run ends now: detectors see a completed past, as if the fleet had been running.
@@ -90,22 +88,3 @@ def _summarise(report: DemoReport, labels: Path, out: Callable[[str], None]) -> 
     out("next: `fleetwatch serve` to run the service; point OTEL_EXPORTER_OTLP_ENDPOINT at it;")
     out("      `fleetwatch status` while it runs; docs/detectors.md for what each alert means;")
     out("      `fleetwatch grafana sync` for dashboards (docs/dashboards.md).")
-
-
-class _BackgroundService:
-    """The service on its own event-loop thread, for the length of a ``with`` block."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.service = Service(settings, {RECEIVER, DETECTORS})
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="service", daemon=True)
-
-    def __enter__(self) -> Service:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.service.start(), self._loop).result(timeout=120)
-        return self.service
-
-    def __exit__(self, *_: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.service.stop(), self._loop).result(timeout=60)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)

@@ -12,7 +12,8 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 
 from aiohttp import web
@@ -206,6 +207,24 @@ class Service:
 def _make_worker(spec: WorkerSpec, settings: Settings, client: Callable[[], Client]) -> Worker:
     # Built on the worker's own thread, with its own client.
     return spec.make(settings, client())
+
+
+@contextmanager
+def run_in_background(settings: Settings, roles: set[str]) -> Iterator[Service]:
+    """A started service on its own event-loop thread, for the length of a ``with`` block
+    (the demo and the tests drive it from ordinary synchronous code)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="service", daemon=True)
+    thread.start()
+    service = Service(settings, roles)
+    try:
+        asyncio.run_coroutine_threadsafe(service.start(), loop).result(timeout=120)
+        yield service
+    finally:
+        asyncio.run_coroutine_threadsafe(service.stop(), loop).result(timeout=60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
 
 
 async def run_until_signalled(service: Service) -> int:
