@@ -123,9 +123,7 @@ class EmbeddedSink:
                 self._stats.stored(insert_spans(client, columns, dedup_token=token))
                 return None
             except Exception as error:  # noqa: BLE001 - any storage failure is reported back
-                self._stats.store_failures += 1
-                self._stats.last_error = f"{type(error).__name__}: {str(error)[:300]}"
-                log.warning("insert failed (attempt %d): %s", attempt + 1, self._stats.last_error)
+                log.warning("insert failed (attempt %d): %s", attempt + 1, self._stats.store_failed(error))
                 time.sleep(0.2 * (attempt + 1))
         return Overloaded("storage unavailable; retry later", self._retry_after)
 

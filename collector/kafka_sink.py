@@ -44,8 +44,7 @@ class KafkaSink:
         try:
             await asyncio.wrap_future(acked)
         except KafkaError as error:
-            self._stats.store_failures += 1
-            self._stats.last_error = f"{type(error).__name__}: {error}"
+            self._stats.store_failed(error)
             await loop.run_in_executor(None, self._renew_if_stuck)
             raise Overloaded("Kafka unavailable; retry later", self._settings.retry_after_seconds) from error
         self._last_success = time.monotonic()

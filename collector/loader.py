@@ -243,9 +243,7 @@ class KafkaLoader:
         return total
 
     def _note_failure(self, error: BaseException) -> None:
-        self.stats.store_failures += 1
-        self.stats.last_error = f"{type(error).__name__}: {str(error)[:300]}"
-        log.warning("ClickHouse unavailable, retrying: %s", self.stats.last_error)
+        log.warning("ClickHouse unavailable, retrying: %s", self.stats.store_failed(error))
 
     def _require_consumer(self) -> KafkaConsumer:
         if self._consumer is None:

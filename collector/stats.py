@@ -26,5 +26,11 @@ class IngestStats:
         self.batches_stored += 1
         self.last_store_unix = time.time()
 
+    def store_failed(self, error: BaseException) -> str:
+        """Count a failed write and keep a short description of it (returned for logging)."""
+        self.store_failures += 1
+        self.last_error = f"{type(error).__name__}: {str(error)[:300]}"
+        return self.last_error
+
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
