@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import json_format, unknown_fields
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -41,6 +41,19 @@ def decode_protobuf(body: bytes) -> ExportTraceServiceRequest:
         return request
     except (DecodeError, RecursionError) as error:
         raise MalformedRequest(f"invalid protobuf ExportTraceServiceRequest: {error}") from error
+
+
+def drop_unknown_fields(request: ExportTraceServiceRequest) -> bool:
+    """Drop fields OTLP does not define; True when the request had any at its top level.
+
+    Stored envelopes put fleetwatch's own fields (tenant, provenance) beside the request's, so a
+    request must not bring fields of its own there (collector/envelope.py). Fields unknown deeper
+    down are harmless and left to the parser to skip.
+    """
+    if not len(unknown_fields.UnknownFieldSet(request)):
+        return False
+    request.DiscardUnknownFields()
+    return True
 
 
 def decode_json(body: bytes) -> ExportTraceServiceRequest:

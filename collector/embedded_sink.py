@@ -1,7 +1,8 @@
 """The embedded default's transport: a bounded in-process queue feeding a ClickHouse writer.
 
 Same promise as the Kafka path: a client's export is answered only after its spans are written.
-One writer thread batches requests by rows and delay, so many small exports become few inserts.
+One thread batches requests by rows and delay, so many small exports become few inserts; another
+inserts the previous batch meanwhile (ClickHouse parses and flattens the spans, collector/envelope.py).
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from collector.envelope import envelope
 from collector.errors import Overloaded
-from collector.flatten import flatten_request
-from collector.spans_table import SpanColumns, empty_columns
+from collector.sink import AcceptedExport
 from collector.stats import IngestStats
-from collector.writer import insert_spans
+from collector.writer import insert_envelopes
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +30,15 @@ _INSERT_ATTEMPTS = 3
 
 
 @dataclass
-class _Flattened:
-    batch: list[_Pending]
-    columns: SpanColumns
+class _Batch:
+    items: list[_Pending]
+    envelopes: list[bytes]
+    spans: int
 
 
 @dataclass
 class _Pending:
-    request: ExportTraceServiceRequest
+    envelope: bytes
     spans: int
     done: asyncio.Future[None]
     loop: asyncio.AbstractEventLoop
@@ -55,9 +56,9 @@ class EmbeddedSink:
         self._stats = stats
         # Bounded by the receiver's InflightLimiter (bytes), not by item count.
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        # Two stages, so one batch is flattened (Python) while the previous one is inserted
-        # (ClickHouse's own threads, off the GIL); two batches at most wait between them.
-        self._flattened: queue.Queue[_Flattened | None] = queue.Queue(maxsize=2)
+        # Two stages, so one batch is gathered while the previous one is inserted (ClickHouse's
+        # own threads, off the GIL); two batches at most wait between them.
+        self._batches: queue.Queue[_Batch | None] = queue.Queue(maxsize=2)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -74,28 +75,26 @@ class EmbeddedSink:
             thread.join(timeout=30)
         self._threads = []
 
-    async def submit(self, request: ExportTraceServiceRequest, spans: int) -> None:
+    async def submit(self, export: AcceptedExport) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Pending(request, spans, done, loop))
+        self._queue.put(_Pending(envelope(export.protobuf(), export.tenant), export.spans, done, loop))
         await done
 
     def _run_batcher(self) -> None:
         stopping = False
         while not stopping:
-            batch, stopping = self._collect()
-            if batch:
-                columns = empty_columns()
-                for item in batch:
-                    flatten_request(item.request, into=columns)
-                self._flattened.put(_Flattened(batch, columns))
-        self._flattened.put(None)
+            items, stopping = self._collect()
+            if items:
+                envelopes = [item.envelope for item in items]
+                self._batches.put(_Batch(items, envelopes, sum(item.spans for item in items)))
+        self._batches.put(None)
 
     def _run_inserter(self) -> None:
         client = self._client_factory()
-        while (work := self._flattened.get()) is not None:
-            error = self._insert_with_retries(client, work.columns, f"embedded-{uuid.uuid4().hex}")
-            for item in work.batch:
+        while (work := self._batches.get()) is not None:
+            error = self._insert_with_retries(client, work, f"embedded-{uuid.uuid4().hex}")
+            for item in work.items:
                 item.loop.call_soon_threadsafe(_settle, item.done, error)
 
     def _collect(self) -> tuple[list[_Pending], bool]:
@@ -115,12 +114,10 @@ class EmbeddedSink:
             rows += item.spans
         return batch, False
 
-    def _insert_with_retries(
-        self, client: Client, columns: SpanColumns, token: str
-    ) -> Exception | None:
+    def _insert_with_retries(self, client: Client, batch: _Batch, token: str) -> Exception | None:
         for attempt in range(_INSERT_ATTEMPTS):
             try:
-                self._stats.stored(insert_spans(client, columns, dedup_token=token))
+                self._stats.stored(insert_envelopes(client, batch.envelopes, batch.spans, token))
                 return None
             except Exception as error:  # noqa: BLE001 - any storage failure is reported back
                 log.warning("insert failed (attempt %d): %s", attempt + 1, self._stats.store_failed(error))

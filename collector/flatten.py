@@ -6,12 +6,11 @@ and shared by their spans, no per-span dict lookups of column names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from collector.attributes import attributes_to_map
+from collector.envelope import NO_PROVENANCE, Provenance
 from collector.spans_table import (
     SPAN_KIND_NAMES,
     STATUS_CODE_NAMES,
@@ -19,19 +18,6 @@ from collector.spans_table import (
     SpanColumns,
     empty_columns,
 )
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where a span came from in Kafka (kept on every row, as Snuba does)."""
-
-    topic: str = ""
-    partition: int = -1
-    offset: int = -1
-    topic_id: str = ""  # the topic's incarnation (Kafka topic id), when the broker reports it
-
-
-NO_PROVENANCE = Provenance()
 
 
 def flatten_request(

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from collector.decode import drop_unknown_fields
 from collector.limiter import InflightLimiter
-from collector.sink import SpanSink
+from collector.sink import AcceptedExport, SpanSink
 from collector.stats import IngestStats
-from collector.tenancy import Authenticator, stamp_tenant
+from collector.tenancy import Authenticator
 from collector.validate import drop_invalid_spans
 
 
@@ -32,13 +33,18 @@ class Ingestor:
     def tenant_for(self, authorization: str | None) -> str:
         return self.authenticator.tenant_for(authorization)
 
-    async def export(self, request: ExportTraceServiceRequest, tenant: str, size: int) -> ExportOutcome:
-        """Validate, stamp the tenant, and return once the accepted spans are durable."""
+    async def export(self, request: ExportTraceServiceRequest, tenant: str, size: int,
+                     encoded: bytes | None = None) -> ExportOutcome:
+        """Validate and return once the accepted spans are durable under ``tenant``.
+
+        ``encoded``: the protobuf body ``request`` was decoded from, if there was one.
+        """
         validation = drop_invalid_spans(request, self._max_message_bytes)
         if validation.accepted:
-            stamp_tenant(request, tenant)
+            changed = drop_unknown_fields(request) or validation.rejected > 0
+            unchanged = None if changed else encoded
             with self.limiter.hold(size):
-                await self.sink.submit(request, validation.accepted)
+                await self.sink.submit(AcceptedExport(request, validation.accepted, tenant, unchanged))
         self.stats.requests += 1
         self.stats.spans_accepted += validation.accepted
         self.stats.spans_rejected += validation.rejected

@@ -9,12 +9,13 @@ from concurrent.futures import Future as ThreadFuture
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector.errors import Overloaded
 from collector.kafka_config import producer_config
+from collector.sink import AcceptedExport
 from collector.split import split_request
 from collector.stats import IngestStats
+from collector.tenancy import stamp_tenant
 from fleetwatch.config import Settings
 
 _RENEW_AFTER_SECONDS = 10.0
@@ -36,8 +37,10 @@ class KafkaSink:
             self._producer.close(timeout=10)
             self._producer = None
 
-    async def submit(self, request: ExportTraceServiceRequest, spans: int) -> None:
-        payloads = split_request(request, self._settings.kafka_max_message_bytes)
+    async def submit(self, export: AcceptedExport) -> None:
+        # The tenant travels inside the message, so a Collector reading the topic sees it too.
+        stamp_tenant(export.request, export.tenant)
+        payloads = split_request(export.request, self._settings.kafka_max_message_bytes)
         loop = asyncio.get_running_loop()
         # send() can block (metadata, full buffer) for up to max_block_ms: keep it off the loop.
         acked = await loop.run_in_executor(None, self._produce, payloads)
@@ -48,7 +51,7 @@ class KafkaSink:
             await loop.run_in_executor(None, self._renew_if_stuck)
             raise Overloaded("Kafka unavailable; retry later", self._settings.retry_after_seconds) from error
         self._last_success = time.monotonic()
-        self._stats.stored(spans)
+        self._stats.stored(export.spans)
 
     def _renew_if_stuck(self) -> None:
         """Replace a producer that has failed for a while.

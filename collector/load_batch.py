@@ -1,4 +1,4 @@
-"""One poll's worth of Kafka records, decoded and flattened, with its offset ranges."""
+"""One poll's worth of Kafka records, validated and wrapped for insert, with its offset ranges."""
 
 from __future__ import annotations
 
@@ -8,24 +8,20 @@ from dataclasses import dataclass, field
 from kafka.structs import TopicPartition
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.decode import decode_json, decode_protobuf
+from collector.decode import decode_json, decode_protobuf, drop_unknown_fields
 from collector.dlq import PoisonMessage
+from collector.envelope import Provenance, envelope
 from collector.errors import MalformedRequest
-from collector.flatten import Provenance, flatten_request, row_count
-from collector.spans_table import SpanColumns, empty_columns
 
 
 @dataclass
 class LoadBatch:
-    columns: SpanColumns = field(default_factory=empty_columns)
+    envelopes: list[bytes] = field(default_factory=list)
+    rows: int = 0  # spans in the envelopes
     # partition -> (first offset, last offset) seen in this batch, bad messages included
     ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
     poison: list[PoisonMessage] = field(default_factory=list)
     good: int = 0
-
-    @property
-    def rows(self) -> int:
-        return row_count(self.columns)
 
     def dedup_token(self) -> str:
         """Rebuilt identically when the same offsets are retried, as ClickHouse requires."""
@@ -64,6 +60,10 @@ def _add(batch: LoadBatch, tp: TopicPartition, message: object, topic_id: str) -
     except MalformedRequest as error:
         batch.poison.append(PoisonMessage(tp.topic, tp.partition, offset, value or b"", str(error)))
         return
-    origin = Provenance(tp.topic, tp.partition, offset, topic_id)
-    flatten_request(request, provenance=origin, into=batch.columns)
+    assert value is not None  # decode_message refuses an empty value
+    # otlp_proto is stored as it came unless it brought fields of its own; otlp_json is re-encoded.
+    changed = drop_unknown_fields(request) or value[:1] == b"{"
+    encoded = request.SerializeToString() if changed else value
+    batch.envelopes.append(envelope(encoded, provenance=Provenance(tp.topic, tp.partition, offset, topic_id)))
+    batch.rows += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
     batch.good += 1

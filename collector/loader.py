@@ -33,7 +33,7 @@ from collector.kafka_config import consumer_config, producer_config
 from collector.load_batch import LoadBatch, build_batch
 from collector.stats import IngestStats
 from collector.stored_offsets import stored_offsets
-from collector.writer import insert_spans
+from collector.writer import insert_envelopes
 from fleetwatch.config import Settings
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,8 @@ class KafkaLoader:
         delay = 0.2
         while True:
             try:
-                self.stats.stored(insert_spans(self._require_client(), batch.columns, batch.dedup_token()))
+                self.stats.stored(insert_envelopes(
+                    self._require_client(), batch.envelopes, batch.rows, batch.dedup_token()))
                 return
             except Exception as error:  # noqa: BLE001 - storage outage: retry, never skip
                 self._note_failure(error)

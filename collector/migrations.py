@@ -1,7 +1,8 @@
 """Numbered, versioned schema migrations, with their status kept in ClickHouse.
 
 Each file ``NNNN_name.sql`` under ``collector/schema/migrations`` is one migration; statements
-inside are separated by ``;`` at the end of a line. Applied migrations are recorded in
+inside are separated by ``;`` at the end of a line, and ``${name}`` stands for a shared type
+(collector/schema_types.py). Applied migrations are recorded in
 ``schema_migrations`` so ``fleetwatch migrate`` is idempotent and ``--dry-run`` can print what
 would run. Files are never edited once released: a change is a new, higher-numbered file.
 """
@@ -12,6 +13,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
+
+from collector.schema_types import expand_types
 
 _STATUS_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations
@@ -45,7 +48,7 @@ def declared_migrations() -> list[Migration]:
     for entry in folder.iterdir():
         match = _FILE_NAME.match(entry.name)
         if match:
-            text = entry.read_text(encoding="utf-8")
+            text = expand_types(entry.read_text(encoding="utf-8"))
             found.append(Migration(int(match[1]), match[2], split_statements(text)))
     found.sort(key=lambda m: m.version)
     _check_unique(found)

@@ -33,7 +33,7 @@ class GrpcReceiver:
     async def export(self, body: bytes, context: aio.ServicerContext[bytes, bytes]) -> bytes:
         try:
             tenant = self._ingestor.tenant_for(_authorization(context))
-            outcome = await self._ingestor.export(decode_protobuf(body), tenant, len(body))
+            outcome = await self._ingestor.export(decode_protobuf(body), tenant, len(body), body)
         except IngestError as error:
             self._ingestor.stats.refused(type(error).__name__)
             await context.abort(error.grpc_code, str(error))

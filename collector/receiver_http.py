@@ -35,7 +35,8 @@ class HttpReceiver:
             kind = media_type(request.headers.get("Content-Type", ""))
             body = await self._read(request)
             decoded = decode_request(body, kind)
-            outcome = await self._ingestor.export(decoded, tenant, len(body))
+            encoded = body if kind == PROTOBUF else None
+            outcome = await self._ingestor.export(decoded, tenant, len(body), encoded)
         except IngestError as error:
             return self._refuse(error, reply_type)
         return web.Response(body=encode(export_response(outcome), kind), content_type=kind)

@@ -1,16 +1,13 @@
-"""Schema, flattening and inserts against the real ClickHouse engine (chDB)."""
+"""The schema and its migrations against the real ClickHouse engine (chDB)."""
 
 from __future__ import annotations
 
-import json
-
 from clickhouse_connect.driver.client import Client
 
-from collector.flatten import Provenance, flatten_request
 from collector.migrations import declared_migrations, migrate, pending, split_statements
 from collector.schema_check import declared_schema, differences, live_schema
 from collector.spans_table import SPAN_COLUMNS
-from collector.writer import insert_spans
+from collector.writer import insert_requests
 from tests.support.otel import sdk_request
 
 # The Collector clickhouseexporter's otel_traces columns and types (otel-interop reference).
@@ -80,35 +77,7 @@ def test_split_statements_ignores_comments_and_blank_parts() -> None:
     assert split_statements("-- a; comment\nSELECT 1;\n\nSELECT 2;\n") == ("SELECT 1", "SELECT 2")
 
 
-def test_flatten_and_insert_round_trip(ch: Client) -> None:
-    request = sdk_request(
-        25,
-        service="svc-x",
-        attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "shell",
-                    "fleet.message.recipients": ("u1", "u2"), "gen_ai.usage.input_tokens": 42},
-        resource_attributes={"gen_ai.agent.id": "agent-7"},
-    )
-    columns = flatten_request(request, tenant="acme", provenance=Provenance("otlp_spans", 3, 99))
-    assert insert_spans(ch, columns, dedup_token="otlp_spans-3-99-99") == 25
-    row = ch.query(
-        "SELECT count(), any(TenantId), any(AgentId), any(Operation), any(ToolName), "
-        "any(InputTokens), any(SpanAttributes['fleet.message.recipients']), any(KafkaPartition), "
-        "any(SpanKind), any(StatusCode), uniqExact(SpanAttributes['test.seq']) FROM otel_traces"
-    ).result_rows[0]
-    assert row[:6] == (25, "acme", "agent-7", "execute_tool", "shell", 42)
-    assert json.loads(row[6]) == ["u1", "u2"]
-    assert row[7:] == (3, "SPAN_KIND_INTERNAL", "STATUS_CODE_UNSET", 25)
-
-
-def test_same_dedup_token_inserts_once(ch: Client) -> None:
-    columns = flatten_request(sdk_request(10), tenant="t")
-    insert_spans(ch, columns, dedup_token="tok-1")
-    insert_spans(ch, columns, dedup_token="tok-1")
-    insert_spans(ch, columns, dedup_token="tok-2")
-    assert ch.query("SELECT count() FROM otel_traces").result_rows[0][0] == 20
-
-
 def test_trace_id_companion_table_is_filled(ch: Client) -> None:
-    insert_spans(ch, flatten_request(sdk_request(5), tenant="t"))
+    insert_requests(ch, [sdk_request(5)], "t")
     traces = ch.query("SELECT uniqExact(TraceId) FROM otel_traces").result_rows[0][0]
     assert ch.query("SELECT uniqExact(TraceId) FROM otel_traces_trace_id_ts").result_rows[0][0] == traces
