@@ -64,20 +64,33 @@ def _name(pool: tuple[str, ...], index: int) -> str:
     return pool[index] if index < len(pool) else f"{pool[index % len(pool)]} {index // len(pool) + 1}"
 
 
-def _human(prefix: int, index: int, pool: tuple[str, ...]) -> Principal:
+def id_block(agents: int, market_agents: int) -> int:
+    """The width of each kind's range of numeric principal ids: owners from 1 block + 1, fleet
+    agents from 2 blocks + 1, bidders from 2.5 blocks + 1, researchers from 3 blocks + 1.
+
+    1000 for the lab-sized fleets (discord:1001, 2001, 2501, 3001 as before); a larger power of
+    ten when a kind would overflow its range, so a person's id is never another agent's id
+    (a 2,000-agent fleet once gave researcher discord:3001 and agent 1000 the same id)."""
+    block = 1000
+    while max(agents, market_agents) >= block // 2:
+        block *= 10
+    return block
+
+
+def _human(first_id: int, index: int, pool: tuple[str, ...]) -> Principal:
     name = _name(pool, index)
     handle = name.lower().replace(" ", ".")
-    return Principal(id=f"discord:{prefix + index}", name=name, email=f"{handle}@lab.example.org")
+    return Principal(id=f"discord:{first_id + index}", name=name, email=f"{handle}@lab.example.org")
 
 
-def _agent(index: int, name: str, owners: tuple[Principal, ...], rng: random.Random,
-           market: str = "") -> AgentProfile:
+def _agent(index: int, principal_id: int, name: str, owners: tuple[Principal, ...],
+           rng: random.Random, market: str = "") -> AgentProfile:
     provider, model = MODELS[index % len(MODELS)]
     slug = name.lower().replace(" ", "-")
     return AgentProfile(
         agent_id=f"agent-{slug}",
         name=name,
-        principal=Principal(id=f"discord:{2001 + index}", name=name, email=f"{slug}@agents.example.org"),
+        principal=Principal(id=f"discord:{principal_id}", name=name, email=f"{slug}@agents.example.org"),
         owners=owners,
         provider=provider,
         model=model,
@@ -90,17 +103,18 @@ def _agent(index: int, name: str, owners: tuple[Principal, ...], rng: random.Ran
 
 def build_roster(agents: int, market_agents: int, rng: random.Random) -> Roster:
     """``agents`` general agents (two per owner, some co-owned) and ``market_agents`` bidders."""
-    owners = tuple(_human(1001, i, OWNER_NAMES) for i in range((agents + 1) // 2 + 1))
-    researchers = tuple(_human(3001, i, RESEARCHER_NAMES) for i in range(max(6, agents)))
+    block = id_block(agents, market_agents)
+    owners = tuple(_human(block + 1, i, OWNER_NAMES) for i in range((agents + 1) // 2 + 1))
+    researchers = tuple(_human(3 * block + 1, i, RESEARCHER_NAMES) for i in range(max(6, agents)))
     fleet = []
     for index in range(agents):
         owned_by: tuple[Principal, ...] = (owners[index // 2],)
         if rng.random() < 0.15:
             owned_by += (owners[-1],)
-        fleet.append(_agent(index, _name(AGENT_NAMES, index), owned_by, rng))
+        fleet.append(_agent(index, 2 * block + 1 + index, _name(AGENT_NAMES, index), owned_by, rng))
     bidders = tuple(
-        _agent(500 + i, f"Bidder {i + 1:02d}", (owners[i % len(owners)],), rng,
-               market="seller" if i % 3 == 2 else "buyer")
+        _agent(500 + i, 2 * block + block // 2 + 1 + i, f"Bidder {i + 1:02d}",
+               (owners[i % len(owners)],), rng, market="seller" if i % 3 == 2 else "buyer")
         for i in range(market_agents)
     )
     contacts = tuple(

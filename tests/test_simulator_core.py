@@ -12,6 +12,7 @@ import pytest
 from simulator.clock import FIXED_EPOCH_NS, NS_PER_SECOND, Pacer, parse_duration, parse_start
 from simulator.decode import FlatSpan, decode_requests
 from simulator.ids import SeededIdGenerator, derived_rng
+from simulator.roster import build_roster
 from simulator.run import RunResult, SimulationConfig, run_simulation
 from simulator.transport import MemoryTransport
 
@@ -163,3 +164,20 @@ def test_pacer_waits_for_the_wall_clock() -> None:
     pacer.wait_until(1002 * NS_PER_SECOND)
     pacer.wait_until(1001 * NS_PER_SECOND)  # already past: no sleep
     assert slept == [2.0]
+
+
+@pytest.mark.parametrize(("agents", "market_agents"), [(8, 6), (499, 6), (500, 6), (2000, 0), (2000, 600)])
+def test_principal_ids_never_collide_whatever_the_fleet_size(agents: int, market_agents: int) -> None:
+    """Each person and agent has one id and one name: a 2,000-agent fleet once gave a researcher
+    and an agent the same id, which read as one principal using two names (spoofing alerts)."""
+    roster = build_roster(agents, market_agents, derived_rng(7, "roster"))
+    names: dict[str, set[str]] = {}
+    for person in roster.owners + roster.researchers:
+        names.setdefault(person.id, set()).add(person.name)
+    for agent in roster.all_agents():
+        names.setdefault(agent.principal.id, set()).add(agent.name)
+    people = len(roster.owners) + len(roster.researchers) + len(roster.all_agents())
+    assert len(names) == people and all(len(n) == 1 for n in names.values())
+    if agents < 500:  # lab-sized fleets keep the ids the docs and examples use
+        assert (roster.owners[0].id, roster.agents[0].principal.id, roster.researchers[0].id) == (
+            "discord:1001", "discord:2001", "discord:3001")
