@@ -62,6 +62,7 @@ class SimAgent:
         self._provider.add_span_processor(processor)
         self.tracer = self._provider.get_tracer(SCOPE_NAME, SCOPE_VERSION)
         self._counter = 0
+        self.turns_started = 0  # scenarios read it to size a change to the agent's own pace
 
     @property
     def id(self) -> str:
@@ -87,6 +88,7 @@ class SimAgent:
         on_end: Callable[[Turn], None] | None = None,
     ) -> Turn:
         """Start handling one inbound instruction, message, cron tick or heartbeat."""
+        self.turns_started += 1
         attributes: dict[str, object] = {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.id": self.id,

@@ -41,25 +41,28 @@ def parse_spec(spec: str) -> ScenarioPlan:
     return ScenarioPlan(scenario.name, params)
 
 
-def _fits(scenario: AnyScenario, agents: int, market_agents: int) -> bool:
-    return scenario.needs_agents <= agents and scenario.needs_market <= market_agents
+def _fits(scenario: AnyScenario, agents: int, market_agents: int, duration_s: float) -> bool:
+    return (scenario.needs_agents <= agents and scenario.needs_market <= market_agents
+            and scenario.min_run_s <= duration_s)
 
 
 def default_suite(seed: int, duration_s: float, agents: int, market_agents: int,
                   every_variant: bool = False) -> list[ScenarioPlan]:
-    """Each scenario that fits the fleet once (or once per variant), spread over the first 80%
-    of the run; variants and timing are drawn from the seed."""
+    """Each scenario that fits the fleet and the run's length once (or once per variant), spread
+    over the first 80% of the run (not before a scenario's ``warmup_s``); variants and timing are
+    drawn from the seed. Scenarios that need a long history (drift) join only long runs, so
+    adding them left every shorter suite as it was."""
     rng = derived_rng(seed, "suite")
     chosen: list[tuple[AnyScenario, str]] = []
     for scenario in SCENARIOS.values():
-        if not _fits(scenario, agents, market_agents):
+        if not _fits(scenario, agents, market_agents, duration_s):
             continue
         variants = scenario.variants if every_variant else (rng.choice(scenario.variants),)
         chosen += [(scenario, variant) for variant in variants]
     slot = duration_s * 0.8 / max(1, len(chosen))
     plans = []
     for index, (scenario, variant) in enumerate(chosen):
-        at_s = (index + rng.uniform(0.1, 0.6)) * slot
+        at_s = max((index + rng.uniform(0.1, 0.6)) * slot, scenario.warmup_s)
         params = replace(scenario.defaults(), variant=variant, at_s=round(at_s, 3))
         plans.append(ScenarioPlan(scenario.name, scenario.resolve(params)))
     return plans

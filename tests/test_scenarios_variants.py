@@ -75,10 +75,20 @@ def test_variants_of_a_scenario_differ_in_shape() -> None:
 
 
 def test_default_suite_covers_the_library_and_fits_the_fleet() -> None:
+    # Drift scenarios need hours of ordinary history first: a 2-hour suite leaves them out.
+    long_only = {name for name, s in SCENARIOS.items() if s.min_run_s > 7200}
+    assert long_only == {"behavioural_drift", "negative_fleet_change"}
     everything = default_suite(1, 7200.0, agents=8, market_agents=6, every_variant=True)
-    assert {(p.scenario, p.params.variant) for p in everything} == set(CASES)
+    assert {(p.scenario, p.params.variant) for p in everything} == {c for c in CASES if c[0] not in long_only}
     assert all(0 <= p.params.at_s < 7200 * 0.8 for p in everything)
     no_market = default_suite(1, 7200.0, agents=8, market_agents=0)
     assert not any(p.scenario.startswith("market_") for p in no_market)
-    assert len(default_suite(1, 7200.0, agents=8, market_agents=6)) == len(SCENARIOS)
+    assert len(default_suite(1, 7200.0, agents=8, market_agents=6)) == len(SCENARIOS) - len(long_only)
     assert default_suite(1, 7200.0, 8, 6) != default_suite(2, 7200.0, 8, 6)  # variants/timing by seed
+
+
+def test_a_long_suite_adds_drift_after_its_warm_up() -> None:
+    long_run = default_suite(1, 8 * 3600.0, agents=8, market_agents=6, every_variant=True)
+    assert {(p.scenario, p.params.variant) for p in long_run} == set(CASES)
+    assert all(p.params.at_s >= SCENARIOS[p.scenario].warmup_s for p in long_run)
+    assert any(p.params.at_s >= 4.5 * 3600 for p in long_run if p.scenario == "behavioural_drift")

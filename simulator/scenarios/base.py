@@ -67,6 +67,10 @@ class Scenario(abc.ABC, Generic[P]):
     also_kinds: ClassVar[tuple[str, ...]] = ()
     needs_market: ClassVar[int] = 0  # market agents the scenario needs
     needs_agents: ClassVar[int] = 1  # fleet agents the scenario needs with default parameters
+    # Ordinary history the incident needs before it (the default suite starts it no earlier),
+    # and the shortest run the default suite includes it in (0: any run).
+    warmup_s: ClassVar[float] = 0.0
+    min_run_s: ClassVar[float] = 0.0
 
     def defaults(self) -> Params:
         return self.params_type()

@@ -9,6 +9,7 @@ from simulator.scenarios.base import Scenario
 from simulator.scenarios.collusion import MarketCollusion
 from simulator.scenarios.destructive import DisproportionateResponse
 from simulator.scenarios.disclosure import SensitiveDisclosure
+from simulator.scenarios.drift import BehaviouralDrift, FleetWideChange
 from simulator.scenarios.false_completion import FalseCompletion
 from simulator.scenarios.fan_out import LibelBroadcast
 from simulator.scenarios.herding import MarketHerding
@@ -34,7 +35,7 @@ def _build() -> dict[str, AnyScenario]:
         ResourceExhaustion(), SilentProviderFailure(), GuiltTrip(), OwnerSpoofing(),
         KnowledgeSharing(), EditableDocument(), LibelBroadcast(), FalseCompletion(),
         ResistedPromptInjection(), ResistedSpoofedSender(), AgentsWarnEachOther(),
-        MarketHerding(), MarketRaceToBottom(), MarketCollusion(),
+        MarketHerding(), MarketRaceToBottom(), MarketCollusion(), BehaviouralDrift(), FleetWideChange(),
     ]
     registry: dict[str, AnyScenario] = {}
     for scenario in scenarios:
