@@ -17,7 +17,8 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 _TABLES = """
-SELECT name, engine, sorting_key, partition_key
+SELECT name, engine, sorting_key, partition_key,
+       replaceAll(as_select, concat(currentDatabase(), '.'), '') AS as_select
 FROM system.tables WHERE database = currentDatabase() AND NOT is_temporary ORDER BY name
 """
 _COLUMNS = """
@@ -25,20 +26,31 @@ SELECT table, name, type, default_kind, default_expression
 FROM system.columns WHERE database = currentDatabase() ORDER BY table, position
 """
 
+_INDEXES = """
+SELECT table, name, type_full, expr, granularity
+FROM system.data_skipping_indices WHERE database = currentDatabase() ORDER BY table, name
+"""
+_KEYS = ("engine", "sorting_key", "partition_key", "as_select", "columns", "indexes")
+
 Schema = dict[str, dict[str, object]]
 
 
 def live_schema(client: Client) -> Schema:
     schema: Schema = {}
-    for name, engine, sorting_key, partition_key in client.query(_TABLES).result_rows:
+    for name, engine, sorting_key, partition_key, as_select in client.query(_TABLES).result_rows:
         schema[name] = {"engine": engine, "sorting_key": sorting_key, "partition_key": partition_key,
-                        "columns": []}
-    for table, name, kind, default_kind, default_expression in client.query(_COLUMNS).result_rows:
-        if table in schema:
-            columns = schema[table]["columns"]
-            assert isinstance(columns, list)
-            columns.append([name, kind, default_kind, default_expression])
+                        "as_select": as_select, "columns": [], "indexes": []}
+    for table, *column in client.query(_COLUMNS).result_rows:
+        _entries(schema, table, "columns").append(list(column))
+    for table, *index in client.query(_INDEXES).result_rows:
+        _entries(schema, table, "indexes").append(list(index))
     return schema
+
+
+def _entries(schema: Schema, table: str, key: str) -> list[object]:
+    entries = schema.get(table, {}).get(key, [])  # a table dropped meanwhile: a throwaway list
+    assert isinstance(entries, list)
+    return entries
 
 
 def declared_schema() -> Schema:
@@ -52,8 +64,8 @@ def differences(live: Schema, declared: Schema) -> list[str]:
     found = [f"missing table {name}" for name in sorted(declared.keys() - live.keys())]
     found += [f"undeclared table {name}" for name in sorted(live.keys() - declared.keys())]
     for name in sorted(live.keys() & declared.keys()):
-        for key in ("engine", "sorting_key", "partition_key", "columns"):
-            if live[name][key] != declared[name][key]:
+        for key in _KEYS:
+            if live[name].get(key) != declared[name].get(key):
                 found.append(f"{name}.{key}: live {live[name][key]!r} != declared {declared[name][key]!r}")
     return found
 
