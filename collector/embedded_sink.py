@@ -1,8 +1,10 @@
 """The embedded default's transport: a bounded in-process queue feeding a ClickHouse writer.
 
 Same promise as the Kafka path: a client's export is answered only after its spans are written.
-One thread batches requests by rows and delay, so many small exports become few inserts; another
-inserts the previous batch meanwhile (ClickHouse parses and flattens the spans, collector/envelope.py).
+One thread batches requests by rows and delay, so many small exports become few inserts; inserter
+threads (each with its own client) insert earlier batches meanwhile. ClickHouse parses and flattens
+the spans (collector/envelope.py) on its own threads, off the GIL, so two inserts in flight use
+both cores of a small machine.
 """
 
 from __future__ import annotations
@@ -47,30 +49,31 @@ class _Pending:
 class EmbeddedSink:
     def __init__(
         self, client_factory: Callable[[], Client], *, batch_max_rows: int,
-        batch_max_delay_ms: int, retry_after: int, stats: IngestStats,
+        batch_max_delay_ms: int, retry_after: int, stats: IngestStats, inserters: int = 1,
     ) -> None:
         self._client_factory = client_factory
         self._max_rows = batch_max_rows
         self._max_delay = batch_max_delay_ms / 1000
         self._retry_after = retry_after
         self._stats = stats
+        self._inserters = inserters
         # Bounded by the receiver's InflightLimiter (bytes), not by item count.
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        # Two stages, so one batch is gathered while the previous one is inserted (ClickHouse's
-        # own threads, off the GIL); two batches at most wait between them.
-        self._batches: queue.Queue[_Batch | None] = queue.Queue(maxsize=2)
+        # Batches wait here for a free inserter; one more than there are inserters at most.
+        self._batches: queue.Queue[_Batch | None] = queue.Queue(maxsize=inserters + 1)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._threads = [
-            threading.Thread(target=self._run_batcher, name="embedded-batcher", daemon=True),
-            threading.Thread(target=self._run_inserter, name="embedded-inserter", daemon=True),
+        self._threads = [threading.Thread(target=self._run_batcher, name="embedded-batcher", daemon=True)]
+        self._threads += [
+            threading.Thread(target=self._run_inserter, name=f"embedded-inserter-{n}", daemon=True)
+            for n in range(self._inserters)
         ]
         for thread in self._threads:
             thread.start()
 
     def stop(self) -> None:
-        self._queue.put(None)  # drains: the batcher passes the stop on to the inserter
+        self._queue.put(None)  # drains: the batcher passes the stop on to each inserter
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads = []
@@ -88,7 +91,8 @@ class EmbeddedSink:
             if items:
                 envelopes = [item.envelope for item in items]
                 self._batches.put(_Batch(items, envelopes, sum(item.spans for item in items)))
-        self._batches.put(None)
+        for _ in range(self._inserters):
+            self._batches.put(None)
 
     def _run_inserter(self) -> None:
         client = self._client_factory()

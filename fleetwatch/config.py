@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     batch_max_delay_ms: int = Field(
         default=200, ge=1, description="Embedded path: how long a batch waits to fill before its insert."
     )
+    embedded_inserters: int = Field(
+        default=2, ge=1, le=16,
+        description="Embedded path: inserts in flight at once (ClickHouse parses each on its own thread).",
+    )
     dlq_max_ratio: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Halt when more than this share of a batch is bad."
     )

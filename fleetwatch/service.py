@@ -158,7 +158,7 @@ class Service:
             return KafkaSink(s, self.stats)
         return EmbeddedSink(
             self.client, batch_max_rows=s.batch_max_rows, batch_max_delay_ms=s.batch_max_delay_ms,
-            retry_after=s.retry_after_seconds, stats=self.stats,
+            inserters=s.embedded_inserters, retry_after=s.retry_after_seconds, stats=self.stats,
         )
 
     def _start_loader(self) -> None:
