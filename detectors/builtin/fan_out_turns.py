@@ -25,7 +25,8 @@ class TurnFanOut:
 def fan_out_per_turn(send_frame: pl.DataFrame, turn_frame: pl.DataFrame,
                      agent_principals: set[str]) -> list[TurnFanOut]:
     """One entry per turn whose root is in the window (a turn cut off at the window start is
-    judged in an earlier window, where its instructor is known)."""
+    judged in an earlier window, where its instructor is known). Vectorised: a 10-minute window
+    at 10,000 spans/s holds tens of thousands of turns with sends."""
     roots = turn_frame.select(
         "trace", "principal", "urgent",
         pl.when(pl.col("trigger") != "").then(pl.col("trigger"))
@@ -33,18 +34,27 @@ def fan_out_per_turn(send_frame: pl.DataFrame, turn_frame: pl.DataFrame,
         .alias("trigger"),
     ).unique("trace", keep="first")
     sends = send_frame.join(roots, on="trace", how="inner")
-    turns: list[TurnFanOut] = []
-    for (agent, trace), spans in sends.group_by(["agent", "trace"], maintain_order=True):
-        first = spans.row(0, named=True)
-        instructor = str(first["principal"])
-        reached = _recipients(spans) - {instructor, ""}
-        turns.append(TurnFanOut(str(agent), str(trace), instructor, str(first["trigger"]),
-                                bool(first["urgent"]), len(reached), len(reached & agent_principals)))
-    return turns
+    others = pl.concat_list(pl.col("principal"), pl.lit(""))  # the instructor is not reached
+    per_turn = sends.with_columns(_reached()).group_by(["agent", "trace"], maintain_order=True).agg(
+        pl.col("principal").first(), pl.col("trigger").first(), pl.col("urgent").first(),
+        pl.col("reached").list.explode(keep_nulls=False, empty_as_null=False),
+    ).with_columns(
+        pl.col("reached").list.drop_nulls().list.set_difference(others).alias("reached"),
+    ).with_columns(
+        reach=pl.col("reached").list.len(),
+        peers=pl.col("reached").list.eval(pl.element().is_in(sorted(agent_principals))).list.sum(),
+    )
+    columns = ("agent", "trace", "principal", "trigger", "urgent", "reach", "peers")
+    return [TurnFanOut(str(a), str(t), str(p), str(g), bool(u), int(r), int(n))
+            for a, t, p, g, u, r, n in per_turn.select(columns).iter_rows()]
 
 
-def _recipients(spans: pl.DataFrame) -> set[str]:
-    """Recipient ids, or the destinations of sends that carry no recipient list."""
-    named = {r for rs in spans["recipients"].to_list() for r in (rs or [])}
-    unnamed = spans.filter(pl.col("recipients").list.len() == 0)["destination"].to_list()
-    return named | {f"destination:{d}" for d in unnamed if d}
+def _reached() -> pl.Expr:
+    """Per send: its recipient ids, or its destination when it carries no recipient list."""
+    destination = pl.concat_list(pl.lit("destination:") + pl.col("destination"))
+    return (
+        pl.when(pl.col("recipients").list.len() > 0).then(pl.col("recipients"))
+        .when((pl.col("recipients").list.len() == 0) & (pl.col("destination") != "")).then(destination)
+        .otherwise(pl.lit([], dtype=pl.List(pl.String)))
+        .alias("reached")
+    )
