@@ -41,12 +41,18 @@ class Detector(ABC, Generic[P]):
     default_threshold: ClassVar[float] = 0.5
     # A finding this much above the threshold (as a multiple) is HIGH; twice that, CRITICAL.
     high_ratio: ClassVar[float] = 1.6
-    # True only when every candidate depends on the spans of the one trace it names (plus the
-    # policy, the fleet directory and the baseline): the engine then also evaluates it each tick
-    # on just the traces that changed (detectors/early.py). A detector that compares rates or
-    # baselines, or joins spans across traces or agents, must leave it False: on a subset of
-    # traces it would see half a picture and raise false alerts.
+    # Live evaluation (detectors/early.py): besides its full windows, the engine may evaluate a
+    # detector each tick on part of its window ending at the newest span, so an incident is
+    # alerted seconds after its spans arrive. Both flags promise the same thing for a part: it
+    # finds only candidates the whole window would find, with scores no higher (a part can only
+    # lower a score: sums over traces, counts, runs; signals that a part could raise - learned
+    # habits, absences, rates - are held back while ``ctx.live``). So a live alert is always one
+    # the full window confirms; the full window stays the completeness guarantee.
+    # early_by_trace: the part is the traces that changed this tick.
     early_by_trace: ClassVar[bool] = False
+    # early_by_agent: the part is every span, in the whole window, of the agents
+    # ``live_agents`` names from the traces that changed (e.g. loops: the two agents exchanging).
+    early_by_agent: ClassVar[bool] = False
 
     def __init__(self, params: P, policy: Policy, settings: DetectorPolicy) -> None:
         self.params = params
@@ -70,6 +76,11 @@ class Detector(ABC, Generic[P]):
     @abstractmethod
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         """Score every possible incident in ``ctx.window`` (higher = more anomalous)."""
+
+    def live_agents(self, ctx: EvalContext) -> set[str]:
+        """For ``early_by_agent``: the agents whose windows the changed traces (``ctx``, a
+        trace-scoped live context) could have moved; keep it small and specific."""
+        return set()
 
     def decide(self, candidate: Candidate) -> Severity | None:
         """Threshold the score: below it nothing, then WARNING, HIGH, CRITICAL by bands."""

@@ -1,9 +1,11 @@
 """What a detector sees during one evaluation: its window, queries bound to it, the fleet
 directory, the policy and its persisted baseline documents.
 
-An early (live) evaluation also restricts the window to the traces that just changed
-(``traces``), works on a scratch copy of the baseline (only full windows may teach it), and reads
-the fleet directory the engine keeps per tenant. Query results are shared through ``cache``
+A live evaluation (detectors/early.py) also restricts the window to the traces that just
+changed (``traces``) or to a few agents (``agents``), may start reading later than the window
+starts (``read_from_ns``: no span of those traces is older), works on a scratch copy of the
+baseline (only full windows may teach it), and reads the fleet directory the engine keeps per
+tenant. Query results are shared through ``cache``
 between the detectors evaluated on the same window in one tick.
 """
 
@@ -30,6 +32,9 @@ WINDOW_FILTER = (
     " AND Timestamp < fromUnixTimestamp64Nano({end_ns:Int64})"
 )
 TRACE_FILTER = " AND TraceId IN {fresh_traces:Array(String)}"
+# AgentId follows toStartOfMinute(Timestamp) in the sort key: a few agents read a few granules
+# per minute of the window, not the whole window.
+AGENT_FILTER = " AND AgentId IN {live_agents:Array(String)}"
 QueryCache = dict[tuple[str, ...], Any]
 MAX_CACHED = 32  # results kept per tick; beyond, start over (catch-up spans many windows)
 
@@ -78,27 +83,40 @@ class EvalContext:
         self, client: Client, window: Window, policy: Policy, baseline: Baseline,
         directory_cache: dict[tuple[str, int, int], FleetDirectory] | None = None, *,
         traces: list[str] | None = None, cache: QueryCache | None = None,
-        directory: FleetDirectory | None = None,
+        directory: FleetDirectory | None = None, agents: list[str] | None = None,
+        read_from_ns: int | None = None,
     ) -> None:
         self.client = client
         self.window = window
         self.policy = policy
         self.baseline = baseline
         self.traces = traces
+        self.agents = agents
+        self._read_from = read_from_ns
         self._directories = directory_cache if directory_cache is not None else {}
         self._cache: QueryCache = cache if cache is not None else {}
         self._directory = directory
 
     @property
+    def live(self) -> bool:
+        """True when this evaluation sees part of the window (a live one): detectors whose
+        signals need the whole window (learned habits, absences) hold those back."""
+        return self.traces is not None or self.agents is not None
+
+    @property
     def bounds(self) -> dict[str, Any]:
         w = self.window
-        found: dict[str, Any] = {"tenant": w.tenant, "start_ns": w.start_ns, "end_ns": w.end_ns}
+        start = w.start_ns if self._read_from is None else max(w.start_ns, self._read_from)
+        found: dict[str, Any] = {"tenant": w.tenant, "start_ns": start, "end_ns": w.end_ns}
         if self.traces is not None:
             found["fresh_traces"] = self.traces
+        if self.agents is not None:
+            found["live_agents"] = self.agents
         return found
 
     def _bind(self, sql: str, parameters: dict[str, Any]) -> tuple[str, dict[str, Any], tuple[str, str]]:
-        window = WINDOW_FILTER + (TRACE_FILTER if self.traces is not None else "")
+        window = (WINDOW_FILTER + (TRACE_FILTER if self.traces is not None else "")
+                  + (AGENT_FILTER if self.agents is not None else ""))
         text = sql.replace("{window}", window)
         bound = {**self.bounds, **parameters}
         # The trace list is the same object for every detector of a tick: its id stands for it.

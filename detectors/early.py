@@ -1,31 +1,48 @@
-"""Early (live) evaluation: each tick, the detectors that allow it see just the traces that
-changed, over their whole window ending at the newest span, so an incident is alerted on seconds
-after its spans arrive instead of after its window closes.
+"""The live lane: each tick, detectors that allow it are evaluated on the part of their window the
+new spans could have changed, so an incident is alerted seconds after its spans arrive instead of
+after its window closes (the sweep, detectors/sweep.py).
 
-A detector allows it by setting ``early_by_trace = True``: each of its candidates' score depends
-only on the spans of the traces the candidate involves (plus its baseline and the policy), so
-evaluating it on a subset of traces finds the same candidates for those traces. The full-window
-evaluation (the sweep) still runs for every detector and stays the completeness guarantee; early
-findings go through the same incident tracker, so the two never alert twice for one incident.
+Two kinds of part (see ``Detector.early_by_trace`` / ``early_by_agent`` for the promise each
+makes): the traces that changed this tick, read only from the earliest start of those traces (a
+per-trace detector needs nothing older), and, for detectors whose incidents span many traces of
+a few agents (loops, silent failures, runaway), every span in the whole window of the agents the
+changed traces point at. Both are small: what is new, not the history. The full window stays the
+completeness guarantee; live findings go through the same incident tracker, so the two never
+alert twice for one incident.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from detectors.alerts import AlertRow, write_alerts
 from detectors.base import Detector
-from detectors.context import TRACE_FILTER, WINDOW_FILTER, QueryCache
-from detectors.fleet import DIRECTORY_SQL, FleetDirectory, build_directory
+from detectors.context import EvalContext, QueryCache, ScratchBaseline
+from detectors.engine_state import EngineState
+from detectors.fleet import FleetDirectory
+from detectors.live_directory import TenantDirectories
+from detectors.model import Finding, Window
 from detectors.policy import Policy
 from detectors.registry import DetectorRegistry
+from detectors.scan import NewData
+from detectors.sweep import decided
 
-DirectoryRow = tuple[str, str, str, str]  # agent, name, owners, principal
+log = logging.getLogger(__name__)
+EARLY_CHUNK = 5000  # trace ids per live query (bound the bound parameter)
+
+# The earliest start of some traces, from the Collector's trace-id companion table (sorted by
+# TraceId, so this reads a few granules); Start is whole seconds, rounded down.
+_TRACE_START_SQL = """
+SELECT toUnixTimestamp64Nano(toDateTime64(min(Start), 9)) FROM otel_traces_trace_id_ts
+WHERE TraceId IN {traces:Array(String)} AND Start >= toDateTime(intDiv({lower:Int64}, 1000000000))
+"""
 
 
 def allows_early(detector: Detector[Any]) -> bool:
-    return detector.early_by_trace
+    return detector.early_by_trace or detector.early_by_agent
 
 
 def early_detectors(registry: DetectorRegistry) -> list[Detector[Any]]:
@@ -36,38 +53,79 @@ def chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-class TenantDirectories:
-    """Per tenant, who the agents are, learned from every span the early lane reads.
+class LiveLane:
+    """Evaluates the live detectors on one tenant's new data; shares the engine's state."""
 
-    An early evaluation sees a few traces, but deciding whether a principal may instruct an agent
-    needs the agents seen across the whole window; so the directory is seeded once from a full
-    window and then merged with what each tick's traces say (the newest non-empty value wins).
-    """
+    def __init__(self, client: Client, registry: DetectorRegistry, policy: Policy,
+                 state: EngineState, max_traces: int, max_agents: int) -> None:
+        self.client, self.policy, self.state = client, policy, state
+        self.detectors = early_detectors(registry)
+        self.max_traces, self.max_agents = max_traces, max_agents
+        seed = max((d.window_ns for d in self.detectors), default=0)
+        self.directories = TenantDirectories(client, policy, seed)
 
-    def __init__(self, client: Client, policy: Policy, seed_ns: int) -> None:
-        self._client, self._policy, self._seed_ns = client, policy, seed_ns
-        self._rows: dict[str, dict[str, DirectoryRow]] = {}
-        self._built: dict[str, FleetDirectory] = {}
+    def evaluate(self, item: NewData, since_ns: int) -> int:
+        """Alert rows written for ``item`` (the traces that changed since ``since_ns``)."""
+        if not self.detectors or not item.traces:
+            return 0
+        if len(item.traces) > self.max_traces:
+            log.info("tenant %s: %d changed traces (a backlog); full windows only this tick",
+                     item.tenant, len(item.traces))
+            return 0
+        end = item.max_ns + 1
+        directory = self.directories.update(item.tenant, end, since_ns)
+        findings: list[Finding] = []
+        suspects: dict[str, set[str]] = {d.name: set() for d in self.detectors if d.early_by_agent}
+        cache: QueryCache = {}
+        for traces in chunks(item.traces, EARLY_CHUNK):
+            read_from = self._trace_start(traces, end - max(d.window_ns for d in self.detectors))
+            for detector in self.detectors:
+                ctx = self._context(detector, item.tenant, end, directory, cache,
+                                    traces=traces, read_from_ns=read_from)
+                if detector.early_by_trace:
+                    findings += self._decided(detector, ctx)
+                if detector.early_by_agent:
+                    suspects[detector.name] |= self._suspects(detector, ctx)
+        for detector in self.detectors:
+            agents = suspects.get(detector.name)
+            if not agents:
+                continue
+            if len(agents) > self.max_agents:
+                log.info("detector %s: %d agents to re-judge live; full windows only this tick",
+                         detector.name, len(agents))
+                continue
+            ctx = self._context(detector, item.tenant, end, directory, cache, agents=sorted(agents))
+            findings += self._decided(detector, ctx)
+        with self.state.lock:
+            rows: list[AlertRow] = [r for f in findings if (r := self.state.incidents.apply(f)) is not None]
+            return write_alerts(self.client, rows)
 
-    def update(self, tenant: str, end_ns: int, traces: list[str], cache: QueryCache) -> FleetDirectory:
-        known = self._rows.get(tenant)
-        if known is None:
-            known = self._rows[tenant] = {}
-            self._merge(known, self._query(tenant, end_ns - self._seed_ns, end_ns, None))
-        self._merge(known, self._query(tenant, end_ns - self._seed_ns, end_ns, traces))
-        self._built[tenant] = build_directory(list(known.values()), self._policy)
-        return self._built[tenant]
+    def _context(self, detector: Detector[Any], tenant: str, end: int, directory: FleetDirectory,
+                 cache: QueryCache, **part: Any) -> EvalContext:
+        window = Window(tenant, end - detector.window_ns, end)
+        baseline = ScratchBaseline(self.state.baselines, tenant, detector.name, self.state.lock)
+        return EvalContext(self.client, window, self.policy, baseline, cache=cache,
+                           directory=directory, **part)
 
-    def _query(self, tenant: str, start: int, end: int, traces: list[str] | None) -> list[DirectoryRow]:
-        window = WINDOW_FILTER + (TRACE_FILTER if traces is not None else "")
-        params: dict[str, Any] = {"tenant": tenant, "start_ns": start, "end_ns": end}
-        if traces is not None:
-            params["fresh_traces"] = traces
-        result = self._client.query(DIRECTORY_SQL.replace("{window}", window), parameters=params)
-        return [(str(a), str(n), str(o), str(p)) for a, n, o, p in result.result_rows]
+    def _trace_start(self, traces: list[str], lower: int) -> int | None:
+        rows = self.client.query(_TRACE_START_SQL, parameters={"traces": traces, "lower": lower}).result_rows
+        start = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+        return start if start > lower else None
 
     @staticmethod
-    def _merge(known: dict[str, DirectoryRow], rows: list[DirectoryRow]) -> None:
-        for agent, name, owners, principal in rows:
-            old = known.get(agent, (agent, "", "", ""))
-            known[agent] = (agent, name or old[1], owners or old[2], principal or old[3])
+    def _decided(detector: Detector[Any], ctx: EvalContext) -> list[Finding]:
+        try:
+            return decided(detector, ctx)
+        except Exception:  # noqa: BLE001 - not retried: the sweep covers the window
+            log.warning("detector %s failed live on tenant %s", detector.name, ctx.window.tenant,
+                        exc_info=True)
+            return []
+
+    @staticmethod
+    def _suspects(detector: Detector[Any], ctx: EvalContext) -> set[str]:
+        try:
+            return detector.live_agents(ctx)
+        except Exception:  # noqa: BLE001 - as above
+            log.warning("detector %s failed to name live agents on tenant %s", detector.name,
+                        ctx.window.tenant, exc_info=True)
+            return set()

@@ -1,7 +1,8 @@
 """The detector engine: a worker whose ``run_once`` evaluates every detector on new data.
 
 Each tick: find what was ingested since the cursor (IngestedAt, with an overlap), evaluate the
-detectors that allow it early on just the traces that changed (detectors/early.py), move each
+detectors that allow it live on the part of their window the new spans changed (the traces, or
+a few agents; detectors/early.py), move each
 tenant's event-time watermark (newest span minus the allowed lateness), then evaluate each
 detector on the full windows that closed (the sweep, detectors/sweep.py). By default the sweep
 runs on its own thread and client, so a full window that takes seconds never holds up the early
@@ -13,28 +14,22 @@ persisted after the alerts, so a crash re-evaluates rather than skips, and the i
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from detectors.alerts import AlertRow, write_alerts
+from detectors.alerts import write_alerts
 from detectors.base import SECOND_NS, Detector
-from detectors.context import EvalContext, QueryCache, ScratchBaseline
 from detectors.coverage import CoverageMonitor
-from detectors.early import TenantDirectories, allows_early, chunks, early_detectors
+from detectors.early import LiveLane, allows_early
 from detectors.engine_state import EngineState
-from detectors.model import Window
 from detectors.policy import Policy, load_policy
 from detectors.registry import DetectorRegistry
 from detectors.scan import IngestScanner, NewData
-from detectors.sweep import Sweeper, decided
+from detectors.sweep import Sweeper
 from fleetwatch.clickhouse import connect
 from fleetwatch.config import Settings
-
-log = logging.getLogger(__name__)
-EARLY_CHUNK = 5000  # trace ids per early query (bound the bound parameter)
 
 
 class DetectorEngine:
@@ -55,9 +50,8 @@ class DetectorEngine:
             client, int(settings.detector_ingest_overlap_seconds * SECOND_NS),
             int(settings.detector_max_clock_skew_seconds * 1000),
         )
-        self.early = early_detectors(registry)
-        seed = max((d.window_ns for d in self.early), default=0)
-        self.directories = TenantDirectories(client, self.policy, seed)
+        self.live = LiveLane(client, registry, self.policy, self.state,
+                             settings.detector_early_max_traces, settings.detector_live_max_agents)
         self._early_delay = int(settings.detector_early_sweep_delay_seconds * SECOND_NS)
         self.sweeper = Sweeper(self.state, registry, self.policy, self._sweep_watermark,
                                settings.detector_max_windows_per_tick)
@@ -113,7 +107,7 @@ class DetectorEngine:
         with lock:
             self._advance_watermarks(news, newest)
             watermarks = {t: self.cursors.get("watermark", t) or 0 for t in self.cursors.tenants("watermark")}
-        written = sum(self._evaluate_early(item) for item in news)
+        written = sum(self.live.evaluate(item, cursor) for item in news)
         for tenant, watermark in sorted(watermarks.items()):
             coverage = self.coverage.check(tenant, watermark)
             with lock:
@@ -148,32 +142,3 @@ class DetectorEngine:
             late[item.tenant] = min(late.get(item.tenant, late_from), late_from)
         if newest is not None:
             self.cursors.put(newest, "ingest")
-
-    def _evaluate_early(self, item: NewData) -> int:
-        """The early lane: detectors that allow it, on the traces that just changed."""
-        if not self.early or not item.traces:
-            return 0
-        if len(item.traces) > self.settings.detector_early_max_traces:
-            log.info("tenant %s: %d changed traces (a backlog); full windows only this tick",
-                     item.tenant, len(item.traces))
-            return 0
-        end = item.max_ns + 1
-        cache: QueryCache = {}
-        directory = self.directories.update(item.tenant, end, item.traces, cache)
-        rows: list[AlertRow] = []
-        for traces in chunks(item.traces, EARLY_CHUNK):
-            for detector in self.early:
-                window = Window(item.tenant, end - detector.window_ns, end)
-                baseline = ScratchBaseline(self.baselines, item.tenant, detector.name, self.state.lock)
-                ctx = EvalContext(self.client, window, self.policy, baseline, traces=traces,
-                                  cache=cache, directory=directory)
-                try:
-                    findings = decided(detector, ctx)
-                except Exception:  # noqa: BLE001 - not retried: the sweep covers the window
-                    log.warning("detector %s failed early on tenant %s", detector.name,
-                                item.tenant, exc_info=True)
-                    continue
-                with self.state.lock:
-                    rows += [row for f in findings if (row := self.incidents.apply(f)) is not None]
-        with self.state.lock:
-            return write_alerts(self.client, rows)

@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         default=20_000, ge=1,
         description="More changed traces than this in one tick (a backlog): no early evaluation.",
     )
+    # --- detector engine, live lane by agent (detectors/early.py; issue 4 latency) ---
+    detector_live_max_agents: int = Field(
+        default=64, ge=1,
+        description="More agents than this to re-judge live for one detector in one tick: "
+        "that detector waits for its full window this tick.",
+    )
     detector_sweep_thread: bool = Field(
         default=True,
         description="Evaluate full windows on their own thread and client, so slow ones never "

@@ -44,6 +44,8 @@ class AuthorityViolations(Detector[AuthorityParams]):
     default_window_seconds = 900
     default_slide_seconds = 5
     default_threshold = 0.6
+    # The score sums capped counts over the pair's traces, so fewer traces score no higher.
+    early_by_trace = True
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         turn_frame = frames.turns(ctx)

@@ -44,6 +44,9 @@ class SensitiveDisclosure(Detector[DisclosureParams]):
     default_window_seconds = 900
     default_slide_seconds = 5
     default_threshold = 0.8
+    # Each leak is one span (its turn says who asked); fewer traces mean fewer leaks and fewer
+    # earlier refusals, never a higher score.
+    early_by_trace = True
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         turn_frame = frames.turns(ctx)

@@ -55,6 +55,9 @@ class FanOutStorms(Detector[FanOutParams]):
     default_window_seconds = 600
     default_slide_seconds = 5
     default_threshold = 1.0
+    # Per turn (trace). The cron and spike signals compare with learned habits, which a live
+    # evaluation may see before the full window has taught them: held back while ctx.live.
+    early_by_trace = True
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         send_frame = frames.sends(ctx)
@@ -69,7 +72,8 @@ class FanOutStorms(Detector[FanOutParams]):
         for turn in per_turn:
             habit = habits.setdefault(turn.agent, {"usual": 0, "cron": 0})
             score, reasons = self._score(turn, habit, directory.knows_owners(turn.agent),
-                                         directory.may_instruct(turn.agent, turn.instructor))
+                                         directory.may_instruct(turn.agent, turn.instructor),
+                                         habits_known=not ctx.live)
             if score <= 0:
                 learned |= _learn(habit, turn)
                 continue
@@ -82,7 +86,7 @@ class FanOutStorms(Detector[FanOutParams]):
         return list(found.values())
 
     def _score(self, turn: TurnFanOut, habit: dict[str, int], owners_known: bool,
-               authorised: bool) -> tuple[float, list[str]]:
+               authorised: bool, habits_known: bool = True) -> tuple[float, list[str]]:
         p, n = self.params, turn.reach
         score, reasons = 0.0, []
         # Fleet agents can check with their owners before passing anything on: they weigh half.
@@ -91,6 +95,8 @@ class FanOutStorms(Detector[FanOutParams]):
             score += weighted / p.min_recipients + (p.weight_urgent if turn.urgent else 0.0)
             urgent = "urgent " if turn.urgent else ""
             reasons.append(f"on the {urgent}instruction of non-owner {turn.instructor}")
+        if not habits_known:
+            return score, reasons
         periodic = not turn.instructor  # cron ticks and heartbeats: nobody asked this time
         if periodic and n >= p.cron_min_recipients and n >= p.cron_growth * habit["cron"]:
             score = max(score, n / p.cron_min_recipients)

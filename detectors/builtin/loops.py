@@ -62,6 +62,18 @@ class AgentLoops(Detector[LoopParams]):
     default_window_seconds = 1800
     default_slide_seconds = 5
     default_threshold = 0.8
+    # A pair's run is read from both agents' turns: with both agents' whole window it is the
+    # full window's run; with one agent's only, one direction is missing and the run shorter.
+    early_by_agent = True
+
+    def live_agents(self, ctx: EvalContext) -> set[str]:
+        """Both agents of every message between agents in the changed traces."""
+        by_principal = ctx.directory().principal_to_agent
+        if not by_principal:
+            return set()
+        messages = ctx.frame(MESSAGES_SQL, senders=sorted(by_principal))
+        receivers = set(messages["agent"].to_list())
+        return receivers | {by_principal[p] for p in messages["principal"].to_list() if p in by_principal}
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         by_principal = ctx.directory().principal_to_agent

@@ -57,15 +57,19 @@ def growth(writes: pl.DataFrame, min_writes: int, min_ratio: float, step: float)
     return found
 
 
-def flood(tools: pl.DataFrame, min_bytes: int, min_count: int, directory: FleetDirectory) -> list[Signal]:
-    """Per instructing principal: how many sizable writes/transfers agents made on their word."""
+def flood(tools: pl.DataFrame, min_bytes: int, min_count: int, directory: FleetDirectory,
+          any_owner: bool = False) -> list[Signal]:
+    """Per instructing principal: how many sizable writes/transfers agents made on their word.
+    ``any_owner``: skip a principal who owns any agent of the directory, not only of these
+    (a live evaluation sees some agents only)."""
     heavy = tools.filter((pl.col("bytes") >= min_bytes) & pl.col("kind").is_in(["write", "send"]))
     found: list[Signal] = []
     for (principal,), group in heavy.group_by("instructor"):
         if not principal or group.height < min_count:
             continue
         agents = tuple(sorted(group["agent"].unique().to_list()))
-        if any(principal in directory.owners(a) for a in agents):
+        owned = directory.agents if any_owner else agents
+        if any(principal in directory.owners(a) for a in owned):
             continue  # the owner's own bulk uploads are their business
         total = int(group["bytes"].sum()) // MIB
         reason = (f"{plural(group.height, 'write')} of {min_bytes // MIB} MiB or more "

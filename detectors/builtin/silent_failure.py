@@ -47,13 +47,22 @@ class SilentFailures(Detector[SilentFailureParams]):
     default_window_seconds = 1800
     default_slide_seconds = 30
     default_threshold = 3.0
+    # A cluster is one agent's: all its spans in the window give the full window's score, and
+    # the score only sums failures.
+    early_by_agent = True
+
+    def live_agents(self, ctx: EvalContext) -> set[str]:
+        """Agents with an unrecovered failure in the changed traces that was an error or was
+        followed by a completion claim (ordinary truncations alone do not re-judge an agent)."""
+        failures = _unrecovered(_classified(frames.chats(ctx)))
+        if failures.is_empty():
+            return set()
+        claimed = frames.turns(ctx).filter(pl.col("claim") == "completed")["trace"]
+        notable = failures.filter(pl.col("errored") | pl.col("trace").is_in(claimed.implode()))
+        return set(notable["agent"].to_list())
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
-        chats = frames.chats(ctx).with_columns(
-            broken=pl.col("failed") | pl.col("finish").str.contains(FAILED_FINISH),
-            errored=pl.col("failed") | pl.col("finish").str.contains('"error"'),
-        )
-        failures = _unrecovered(chats)
+        failures = _unrecovered(_classified(frames.chats(ctx)))
         if failures.is_empty():
             return []
         failures = self._weigh(ctx, failures)
@@ -112,6 +121,13 @@ class SilentFailures(Detector[SilentFailureParams]):
             agents=(agent,), principals=tuple(askers), evidence=evidence(cluster),
             first_event_ns=first_ts(cluster), labels={"provider": provider, "topic": topic},
         )
+
+
+def _classified(chats: pl.DataFrame) -> pl.DataFrame:
+    return chats.with_columns(
+        broken=pl.col("failed") | pl.col("finish").str.contains(FAILED_FINISH),
+        errored=pl.col("failed") | pl.col("finish").str.contains('"error"'),
+    )
 
 
 def _unrecovered(chats: pl.DataFrame) -> pl.DataFrame:
