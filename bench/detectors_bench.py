@@ -56,15 +56,27 @@ from fleetwatch.workers import PeriodicWorker  # noqa: E402
 from simulator.encode import read_records  # noqa: E402
 from simulator.labels import IncidentLabel, read_labels, write_labels  # noqa: E402
 from simulator.run import SimulationConfig, run_simulation  # noqa: E402
-from simulator.scenarios.destructive import DestructiveParams  # noqa: E402
-from simulator.suite import ScenarioPlan  # noqa: E402
+from simulator.suite import parse_spec  # noqa: E402
 from simulator.transport import FileTransport  # noqa: E402
 
 SECOND = 1_000_000_000
 TENANT = "bench"
 # Measured with this simulator: spans/s per (agent x session-per-agent-hour) once sessions overlap.
 SPANS_PER_AGENT_RATE = 1.5e-3
-SCENARIO_LEAD_S = 7.3  # cs1 at speed 100: the wipe turn comes ~7.2 s after the scenario starts
+# One of each family with a detector of its own; `;`-separated specs (docs/scenarios.md).
+# Speeds (unless --speed overrides none given here) bring each incident under ~25 s, so
+# every incident ends while the fleet's traffic still runs at the full rate.
+DEFAULT_SCENARIOS = ";".join((
+    "cs1_disproportionate_response:variant=nuclear_reset",
+    "cs2_non_owner_compliance:variant=bulk_email,speed=400",
+    "cs11_libel_broadcast:variant=broadcast",
+    "cs4_agent_loop:variant=relay,speed=2000",
+    "cs3_sensitive_disclosure:variant=forward",
+    "false_completion:variant=failed_action",
+    "cs6_silent_provider_failure:variant=error",
+    "cs5_resource_exhaustion:variant=attachment_flood",
+))
+INCIDENT_TAIL_S = 30.0  # no incident starts later than this before the traffic ends
 
 
 @dataclass
@@ -72,6 +84,7 @@ class Feed:
     batches: list[tuple[int, SpanColumns]]  # (send offset ns, columns on the simulated clock)
     labels: list[IncidentLabel]
     sim_start_ns: int
+    duration_ns: int  # of the fleet's traffic (incident tails may run a little longer)
 
 
 @dataclass
@@ -86,17 +99,21 @@ class Ticks:
 
 
 def simulation(args: argparse.Namespace) -> SimulationConfig:
+    """The fleet, with one incident every ``--incident-every`` s, cycling through ``--scenarios``."""
     total = args.warmup + args.seconds
-    times = [args.warmup + i * args.incident_every for i in range(int(args.seconds / args.incident_every))]
-    plans = tuple(
-        ScenarioPlan("cs1_disproportionate_response",
-                     DestructiveParams(at_s=max(0.0, t - SCENARIO_LEAD_S), speed=100.0, variant="nuclear_reset"))
-        for t in times
-    )
+    specs = [s.strip() for s in args.scenarios.split(";") if s.strip()]
+    count = int(max(args.incident_every, args.seconds - INCIDENT_TAIL_S) / args.incident_every)
+    plans = tuple(parse_spec(_timed(specs[i % len(specs)], args.warmup + i * args.incident_every, args.speed))
+                  for i in range(count))
     rate = args.rate / (SPANS_PER_AGENT_RATE * args.agents)
     return SimulationConfig(seed=args.seed, agents=args.agents, market_agents=0, duration_s=total,
                             sessions_per_agent_hour=rate, tenant=TENANT, scenarios=plans,
                             batch_spans=100_000, flush_interval_s=args.batch_seconds)
+
+
+def _timed(spec: str, at: float, speed: float) -> str:
+    sep = "," if ":" in spec else ":"
+    return spec + f"{sep}at={at}" + ("" if "speed=" in spec else f",speed={speed}")
 
 
 def generate(config: SimulationConfig) -> tuple[Path, Path]:
@@ -117,7 +134,8 @@ def load_feed(records: Path, labels: Path) -> Feed:
     batches = [(r.offset_ns, flatten_request(ExportTraceServiceRequest.FromString(r.payload), TENANT))
                for r in read_records(records)]
     run_labels = read_labels(labels)
-    return Feed(batches, list(run_labels.incidents), run_labels.run.start_ns)
+    return Feed(batches, list(run_labels.incidents), run_labels.run.start_ns,
+                int(run_labels.run.duration_s * SECOND))
 
 
 def shifted(columns: SpanColumns, shift: int) -> SpanColumns:
@@ -169,7 +187,7 @@ def preload_history(client: Client, feed: Feed, minutes: float, wall_start_ns: i
         picked = {name: [columns[name][i] for i in keep] for name in SPAN_COLUMNS}
         client.insert("bench_seed", [shifted(picked, shift)[n] for n in SPAN_COLUMNS],
                       column_names=list(SPAN_COLUMNS), column_oriented=True)
-    span_ns = max(offset for offset, _ in feed.batches) + SECOND
+    span_ns = feed.duration_ns
     copies = int(minutes * 60 * SECOND // span_ns) + 1
     names = ", ".join(f"`{c}`" for c in SPAN_COLUMNS)
     for k in range(1, copies + 1):
@@ -181,13 +199,29 @@ def preload_history(client: Client, feed: Feed, minutes: float, wall_start_ns: i
             else f"`{c}`"
             for c in SPAN_COLUMNS
         ]
-        client.command(f"INSERT INTO otel_traces ({names}) SELECT {', '.join(exprs)} FROM bench_seed")
+        client.command(f"INSERT INTO otel_traces ({names}) SELECT {', '.join(exprs)} FROM bench_seed "
+                       "WHERE Timestamp < fromUnixTimestamp64Nano({end:Int64})",
+                       parameters={"end": wall_start_ns + span_ns})
     rows = int(client.query("SELECT count() FROM otel_traces").result_rows[0][0])
     client.command("DROP TABLE bench_seed")
     return rows
 
 
 # -- engine ------------------------------------------------------------------------------------
+
+
+def start_at_history_end(engine: DetectorEngine, client: Client) -> None:
+    """Begin judging where the history ends, as an engine that has kept up would stand: its
+    cursors at the newest span (windows then reach back into the history, full as in steady
+    state), without spending minutes judging the history first."""
+    ingested, newest = client.query(
+        "SELECT toUnixTimestamp64Nano(max(IngestedAt)), toUnixTimestamp64Nano(max(Timestamp)) "
+        "FROM otel_traces").result_rows[0]
+    engine.cursors.load()
+    engine.cursors.put(int(ingested), "ingest")
+    for scope in ("origin", "watermark"):
+        engine.cursors.put(int(newest), scope, TENANT)
+    engine.cursors.flush()
 
 
 class TimedEngine:
@@ -248,12 +282,31 @@ def incident_latencies(client: Client, labels: list[IncidentLabel]) -> tuple[lis
         about = [a for a in alerts if traces & set(a[3])]
         if not about:
             missed += 1
+            found.append({"kind": label.kind, "detector": None})
             continue
         first = min(about, key=lambda a: a[2])
         got = [receipts[s] for s in first[4] if s in receipts]
-        found.append({"detector": first[1], "alert_ms": first[2], "latency_s": (first[2] - max(got)) / 1000,
+        found.append({"kind": label.kind, "detector": first[1], "alert_ms": first[2],
+                      "latency_s": (first[2] - max(got)) / 1000,
                       "from_first_evidence_s": (first[2] - min(got)) / 1000})
     return found, missed
+
+
+def per_family(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per incident family: how many were alerted, by which detectors, how fast."""
+    families: dict[str, dict[str, Any]] = {}
+    for kind in sorted({f["kind"] for f in found}):
+        mine = [f for f in found if f["kind"] == kind]
+        alerted = [f for f in mine if f["detector"] is not None]
+        latencies = [f["latency_s"] for f in alerted]
+        families[kind] = {
+            "incidents": len(mine), "alerted": len(alerted),
+            "first_detectors": sorted({f["detector"] for f in alerted}),
+            "latency_p50_s": round(quantile(latencies, 0.5), 2),
+            "latency_p95_s": round(quantile(latencies, 0.95), 2),
+            "latency_max_s": round(max(latencies, default=float("nan")), 2),
+        }
+    return families
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -291,8 +344,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ticks = Ticks()
     engine = DetectorEngine(settings, connect(settings), registry, policy)
     if history:
-        engine.drain()
-        print(f"history: {history} spans, caught up in {time.perf_counter() - began:.0f} s")
+        start_at_history_end(engine, client)
+        print(f"history: {history} spans loaded in {time.perf_counter() - began:.0f} s")
     wall_start = time.time_ns() + SECOND
     feeder = Feeder(connect(settings), feed, wall_start)
     feeder.start()
@@ -346,7 +399,8 @@ def sweep_figures(engine: DetectorEngine, behind: dict[str, float]) -> dict[str,
 def summarise(args: argparse.Namespace, detectors: list[str], feeder: Feeder, ticks: Ticks,
               found: list[dict[str, Any]], missed: int, live: dict[str, float], wall: float,
               ingest_rate: float, history: int) -> dict[str, Any]:
-    latencies = [f["latency_s"] for f in found]
+    alerted = [f for f in found if f["detector"] is not None]
+    latencies = [f["latency_s"] for f in alerted]
     chdb_rate = live["chdb_threads"] / wall
     return {
         "command": " ".join(sys.argv),
@@ -360,11 +414,12 @@ def summarise(args: argparse.Namespace, detectors: list[str], feeder: Feeder, ti
         "spans_per_second": round(feeder.spans / feeder.seconds, 1),
         "feed_seconds": round(feeder.seconds, 1),
         "feeder_lag_p95_s": round(quantile(feeder.lag, 0.95), 3),
-        "incidents": len(found) + missed, "incidents_alerted": len(found), "incidents_missed": missed,
+        "incidents": len(found), "incidents_alerted": len(alerted), "incidents_missed": missed,
         "latency_p50_s": round(quantile(latencies, 0.5), 2),
         "latency_p95_s": round(quantile(latencies, 0.95), 2),
         "latency_max_s": round(max(latencies, default=float("nan")), 2),
-        "latency_from_first_evidence_p95_s": round(quantile([f["from_first_evidence_s"] for f in found], 0.95), 2),
+        "latency_from_first_evidence_p95_s": round(quantile([f["from_first_evidence_s"] for f in alerted], 0.95), 2),
+        "per_family": per_family(found),
         "ticks": len(ticks.durations),
         "tick_p50_s": round(quantile(ticks.durations, 0.5), 3),
         "tick_p95_s": round(quantile(ticks.durations, 0.95), 3),
@@ -391,6 +446,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--incident-every", type=float, default=2.5, help="seconds between injected incidents")
+    parser.add_argument("--scenarios", default=DEFAULT_SCENARIOS, help="incident specs cycled through (;-separated)")
+    parser.add_argument("--speed", type=float, default=100.0, help="scenario speed (divides the gaps between steps)")
     parser.add_argument("--batch-seconds", type=float, default=0.2, help="simulated seconds per insert")
     parser.add_argument("--interval", type=float, default=1.0, help="engine tick interval")
     parser.add_argument("--history-minutes", type=float, default=0, help="older traffic pre-loaded")
