@@ -1,0 +1,155 @@
+"""The live lane on real chDB: agent-scoped live evaluation, its bound on agents, reading changed
+traces only from their start, and the directory kept from new rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from detectors.base import SECOND_NS
+from detectors.context import EvalContext, ScratchBaseline
+from detectors.engine import DetectorEngine
+from detectors.live_directory import TenantDirectories
+from detectors.model import Candidate, Window
+from detectors.policy import Policy
+from detectors.registry import DetectorRegistry
+from detectors.state import BaselineStore
+from detectors.testing import SyntheticFleet
+from fleetwatch.config import Settings
+from tests.test_engine import ErrorBurst, alerts, failing_trace, failures, heartbeat, inline
+
+
+class AgentFailures(ErrorBurst):
+    """Failures per agent over ten minutes, across traces: live only by agent."""
+
+    name = "agent_failures"
+    early_by_agent = True
+    default_window_seconds = 600
+    default_threshold = 5
+    live_contexts: list[dict[str, Any]] = []
+
+    def live_agents(self, ctx: EvalContext) -> set[str]:
+        rows = ctx.rows("SELECT DISTINCT AgentId FROM otel_traces "
+                        "WHERE {window} AND StatusCode = 'STATUS_CODE_ERROR'")
+        return {str(agent) for (agent,) in rows}
+
+    def candidates(self, ctx: EvalContext) -> list[Candidate]:
+        if ctx.live:
+            self.live_contexts.append(ctx.bounds)
+        return super().candidates(ctx)
+
+
+class TraceStarts(ErrorBurst):
+    """Records where a trace-scoped live evaluation starts reading."""
+
+    name = "trace_starts"
+    early_by_trace = True
+    default_window_seconds = 600
+    seen: list[dict[str, Any]] = []
+
+    def candidates(self, ctx: EvalContext) -> list[Candidate]:
+        if ctx.live:
+            self.seen.append(ctx.bounds)
+        return []
+
+
+def engine_with(settings: Settings, ch: Client, *detectors: Any) -> DetectorEngine:
+    registry = DetectorRegistry()
+    for detector in detectors:
+        registry.register(detector.from_policy(Policy()))
+    return DetectorEngine(inline(settings), ch, registry, Policy())
+
+
+def test_agent_scope_counts_the_agents_older_traces(settings: Settings, ch: Client) -> None:
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 300)
+    heartbeat(fleet, "flux", 0, 300)
+    failures(fleet, "ash", 200, 3)  # three failed traces: below the threshold of five
+    fleet.insert(ch)
+    AgentFailures.live_contexts = []
+    engine = engine_with(settings, ch, AgentFailures)
+    assert engine.run_once() == 0
+    # Two more failed traces now: only ash's whole window (older traces too) makes five.
+    failures(fleet, "ash", 299, 2, every=0.2)
+    failures(fleet, "flux", 299, 2, every=0.2)
+    fleet.insert(ch)
+    assert engine.run_once() == 1
+    fired = [r for r in alerts(ch) if r["Severity"] != "info"]
+    assert [r["Agents"] for r in fired] == [["ash"]]
+    assert len(fired[0]["EvidenceSpanIds"]) == 5
+    # The live evaluation read the named agents only, over the whole window.
+    last = AgentFailures.live_contexts[-1]
+    assert sorted(last["live_agents"]) == ["ash", "flux"]
+    assert last["end_ns"] - last["start_ns"] == 600 * SECOND_NS
+    # The full windows later confirm it: the same incident, no second alert.
+    heartbeat(fleet, "ash", 300, 500)
+    fleet.insert(ch)
+    engine.drain()
+    fired = [r for r in alerts(ch) if r["Severity"] != "info"]
+    assert len({r["AlertId"] for r in fired}) == 1
+
+
+def test_too_many_agents_wait_for_the_full_window(settings: Settings, ch: Client) -> None:
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 300)
+    failures(fleet, "ash", 200, 3)
+    fleet.insert(ch)
+    capped = settings.model_copy(update={"detector_live_max_agents": 1})
+    engine = engine_with(capped, ch, AgentFailures)
+    engine.run_once()
+    failures(fleet, "ash", 299, 2, every=0.2)
+    failures(fleet, "flux", 299, 1)
+    fleet.insert(ch)
+    assert engine.run_once() == 0  # two agents to re-judge, one allowed: none live
+    heartbeat(fleet, "ash", 300, 500)
+    fleet.insert(ch)
+    engine.drain()
+    assert [r["Agents"] for r in alerts(ch) if r["Severity"] != "info"] == [["ash"]]
+
+
+def test_changed_traces_are_read_from_their_start(settings: Settings, ch: Client) -> None:
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 400)
+    fleet.insert(ch)
+    TraceStarts.seen = []
+    engine = engine_with(settings, ch, TraceStarts)
+    engine.run_once()
+    trace = failing_trace(fleet, "ash", 395, 2)
+    fleet.tool("ash", "shell", 401, trace)  # the trace goes on past its first spans
+    fleet.insert(ch)
+    engine.run_once()
+    bounds = TraceStarts.seen[-1]
+    assert bounds["fresh_traces"] == [trace]
+    begins = fleet.origin_ns + 395 * SECOND_NS
+    # From the trace's first second on, not the window's ten minutes.
+    assert begins - SECOND_NS < bounds["start_ns"] <= begins
+    assert bounds["end_ns"] - bounds["start_ns"] < 10 * SECOND_NS
+
+
+def test_directory_learns_from_new_rows(settings: Settings, ch: Client) -> None:
+    fleet = SyntheticFleet()
+    fleet.agent("ash", owners=["alice"])
+    heartbeat(fleet, "ash", 0, 60)
+    fleet.insert(ch)
+    directories = TenantDirectories(ch, Policy(), 600 * SECOND_NS)
+    end = fleet.origin_ns + 61 * SECOND_NS
+    seeded = directories.update("default", end, 0)
+    assert seeded.owners("ash") == {"alice"} and not seeded.knows_owners("flux")
+    since = int(ch.query("SELECT toUnixTimestamp64Nano(max(IngestedAt)) FROM otel_traces").result_rows[0][0])
+    fleet.agent("flux", owners=["bob"], principal="agent:flux")
+    heartbeat(fleet, "flux", 60, 70)
+    fleet.insert(ch)
+    updated = directories.update("default", end + 10 * SECOND_NS, since)
+    assert updated.owners("flux") == {"bob"} and updated.owners("ash") == {"alice"}
+    assert updated.is_agent("agent:flux")
+
+
+def test_live_context_marks_itself(settings: Settings, ch: Client) -> None:
+    window = Window("default", 0, SECOND_NS)
+    baseline = ScratchBaseline(BaselineStore(ch), "default", "x")
+    assert not EvalContext(ch, window, Policy(), baseline).live
+    assert EvalContext(ch, window, Policy(), baseline, traces=["t"]).live
+    assert EvalContext(ch, window, Policy(), baseline, agents=["a"]).live
+    narrowed = EvalContext(ch, window, Policy(), baseline, traces=["t"], read_from_ns=SECOND_NS // 2)
+    assert narrowed.bounds["start_ns"] == SECOND_NS // 2
