@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 
 from collector.envelope import envelope
-from collector.errors import Overloaded
+from collector.errors import MalformedRequest, Overloaded
 from collector.sink import AcceptedExport
 from collector.stats import IngestStats
+from collector.unparsable import is_format_error, unparsable
 from collector.writer import insert_envelopes
 
 log = logging.getLogger(__name__)
@@ -119,14 +120,40 @@ class EmbeddedSink:
         return batch, False
 
     def _insert_with_retries(self, client: Client, batch: _Batch, token: str) -> Exception | None:
-        for attempt in range(_INSERT_ATTEMPTS):
+        attempt = 0
+        while attempt < _INSERT_ATTEMPTS and batch.items:
             try:
                 self._stats.stored(insert_envelopes(client, batch.envelopes, batch.spans, token))
                 return None
             except Exception as error:  # noqa: BLE001 - any storage failure is reported back
+                if is_format_error(error) and self._refuse_unparsable(client, batch):
+                    continue  # the rest of the batch goes in now, as a new attempt
                 log.warning("insert failed (attempt %d): %s", attempt + 1, self._stats.store_failed(error))
-                time.sleep(0.2 * (attempt + 1))
-        return Overloaded("storage unavailable; retry later", self._retry_after)
+                attempt += 1
+                time.sleep(0.2 * attempt)
+        return None if not batch.items else Overloaded("storage unavailable; retry later", self._retry_after)
+
+    def _refuse_unparsable(self, client: Client, batch: _Batch) -> bool:
+        """Answer the requests ClickHouse cannot parse with 400 and drop them from ``batch``.
+
+        One malformed client must not make every other client's export fail with it.
+        """
+        try:
+            bad = set(unparsable(client, batch.envelopes))
+        except Exception:  # noqa: BLE001 - an outage meanwhile: retried as one
+            return False
+        for index in sorted(bad):
+            item = batch.items[index]
+            item.loop.call_soon_threadsafe(_settle, item.done, _UNPARSABLE)
+        kept = [item for index, item in enumerate(batch.items) if index not in bad]
+        batch.items, batch.envelopes = kept, [item.envelope for item in kept]
+        batch.spans = sum(item.spans for item in kept)
+        log.warning("refused %d request(s) that ClickHouse cannot parse", len(bad))
+        return bool(bad)
+
+
+_UNPARSABLE = MalformedRequest(
+    "request does not match the OTLP protobuf schema (e.g. a field of the wrong wire type)")
 
 
 def _settle(done: asyncio.Future[None], error: Exception | None) -> None:

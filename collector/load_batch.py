@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kafka.structs import TopicPartition
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -18,10 +18,27 @@ from collector.errors import MalformedRequest
 class LoadBatch:
     envelopes: list[bytes] = field(default_factory=list)
     rows: int = 0  # spans in the envelopes
+    # Per envelope: the message it came from and its span count (to set it apart if need be).
+    sources: list[tuple[PoisonMessage, int]] = field(default_factory=list)
     # partition -> (first offset, last offset) seen in this batch, bad messages included
     ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
     poison: list[PoisonMessage] = field(default_factory=list)
     good: int = 0
+
+    def set_apart(self, indexes: set[int], reason: str) -> list[PoisonMessage]:
+        """Remove these envelopes (ClickHouse cannot parse them) and return them as poison.
+
+        The offset ranges, and so the dedup token, stay: a retry after a crash rebuilds the
+        same batch and sets the same messages apart.
+        """
+        poison = [replace(self.sources[i][0], error=reason) for i in sorted(indexes)]
+        keep = [i for i in range(len(self.envelopes)) if i not in indexes]
+        self.envelopes = [self.envelopes[i] for i in keep]
+        self.sources = [self.sources[i] for i in keep]
+        self.rows = sum(spans for _, spans in self.sources)
+        self.good -= len(poison)
+        self.poison += poison
+        return poison
 
     def dedup_token(self) -> str:
         """Rebuilt identically when the same offsets are retried, as ClickHouse requires."""
@@ -65,5 +82,7 @@ def _add(batch: LoadBatch, tp: TopicPartition, message: object, topic_id: str) -
     changed = drop_unknown_fields(request) or value[:1] == b"{"
     encoded = request.SerializeToString() if changed else value
     batch.envelopes.append(envelope(encoded, provenance=Provenance(tp.topic, tp.partition, offset, topic_id)))
-    batch.rows += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    batch.sources.append((PoisonMessage(tp.topic, tp.partition, offset, value, ""), spans))
+    batch.rows += spans
     batch.good += 1

@@ -33,6 +33,7 @@ from collector.kafka_config import consumer_config, producer_config
 from collector.load_batch import LoadBatch, build_batch
 from collector.stats import IngestStats
 from collector.stored_offsets import stored_offsets
+from collector.unparsable import is_format_error, unparsable
 from collector.writer import insert_envelopes
 from fleetwatch.config import Settings
 
@@ -117,9 +118,22 @@ class KafkaLoader:
                     self._require_client(), batch.envelopes, batch.rows, batch.dedup_token()))
                 return
             except Exception as error:  # noqa: BLE001 - storage outage: retry, never skip
+                if is_format_error(error) and self._dead_letter_unparsable(batch):
+                    continue
                 self._note_failure(error)
             self._wait_paused(batch.ranges, delay)
             delay = min(delay * 2, _MAX_BACKOFF)
+
+    def _dead_letter_unparsable(self, batch: LoadBatch) -> bool:
+        """Send the messages ClickHouse cannot parse to the dead-letter topic; True if any."""
+        try:
+            bad = set(unparsable(self._require_client(), batch.envelopes))
+        except Exception:  # noqa: BLE001 - an outage meanwhile: the batch is retried whole
+            return False
+        if bad:
+            assert self._dead_letters is not None
+            self._dead_letters.route(batch.set_apart(bad, "ClickHouse cannot parse this OTLP message"))
+        return bool(bad)
 
     def _wait_paused(self, ranges: Iterable[TopicPartition], delay: float) -> None:
         consumer = self._require_consumer()

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from fleetwatch.config import Settings
 from fleetwatch.service import LOADER, RECEIVER, Service
-from tests.support.otel import sdk_request, sdk_spans
+from tests.support.otel import sdk_request, sdk_spans, wire_type_mismatch_request
 from tests.support.service import running_service
 from tests.support.tansu import TansuBroker
 
@@ -150,6 +150,26 @@ def test_poison_messages_go_to_dead_letter_topic(kafka_service: Service, ch: Cli
     assert headers["fleetwatch.origin.partition"] == b"0"
     assert headers["fleetwatch.origin.offset"] == b"0"
     assert headers["fleetwatch.error"]
+
+
+def test_message_clickhouse_cannot_parse_is_dead_lettered(
+    kafka_service: Service, ch: Client, tansu: TansuBroker,
+) -> None:
+    producer = KafkaProducer(bootstrap_servers=tansu.bootstrap, acks="all")
+    topic = kafka_service.settings.kafka_topic
+    producer.send(topic, sdk_request(3, service="before").SerializeToString(), partition=1)
+    producer.send(topic, wire_type_mismatch_request(), partition=1)
+    producer.send(topic, sdk_request(5, service="after").SerializeToString(), partition=1)
+    producer.flush()
+    assert wait_for_rows(ch, 8) == 8
+    consumer = KafkaConsumer(
+        kafka_service.settings.kafka_dlq_topic, bootstrap_servers=tansu.bootstrap,
+        auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=15_000,
+    )
+    dead = next(iter(consumer))
+    consumer.close()
+    assert dead.value == wire_type_mismatch_request()
+    assert dict(dead.headers)["fleetwatch.origin.offset"] == b"1"
 
 
 def test_burst_of_only_bad_records_halts_the_loader(settings: Settings, ch: Client, tansu: TansuBroker) -> None:

@@ -6,6 +6,7 @@ bodies can be sent on purpose.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from fleetwatch.config import Settings
 from fleetwatch.service import RECEIVER, Service
-from tests.support.otel import sdk_request
+from tests.support.otel import sdk_request, wire_type_mismatch_request
 from tests.support.service import running_service
 
 PROTO = {"Content-Type": "application/x-protobuf"}
@@ -209,3 +210,21 @@ def test_saturated_pipeline_answers_503_with_retry_after(service: Service, ch: C
 def test_decoded_request_is_not_a_string(service: Service) -> None:
     # Sanity: what the SDK encodes decodes to the same message type the receiver uses.
     assert isinstance(ExportTraceServiceRequest.FromString(sdk_request(1).SerializeToString()), ExportTraceServiceRequest)
+
+
+def test_request_clickhouse_cannot_parse_is_400_and_spares_its_batch(service: Service, ch: Client) -> None:
+    # Both requests land in one insert batch; only the malformed one may fail.
+    good = sdk_request(4, service="batch-mate").SerializeToString()
+
+    async def send_both() -> list[httpx.Response]:
+        async with httpx.AsyncClient(headers={**PROTO, **_auth()}) as client:
+            return list(await asyncio.gather(client.post(_url(service), content=wire_type_mismatch_request()),
+                                             client.post(_url(service), content=good)))
+
+    bad_reply, good_reply = asyncio.run(send_both())
+    assert bad_reply.status_code == 400
+    assert "schema" in Status.FromString(bad_reply.content).message
+    assert good_reply.status_code == 200
+    assert _count(ch) == 4
+    reply = httpx.post(_url(service), content=sdk_request(2).SerializeToString(), headers={**PROTO, **_auth()})
+    assert reply.status_code == 200 and _count(ch) == 6

@@ -35,3 +35,15 @@ def sdk_spans(
 def sdk_request(count: int, **kwargs: object) -> ExportTraceServiceRequest:
     request: ExportTraceServiceRequest = encode_spans(sdk_spans(count, **kwargs))  # type: ignore[arg-type]
     return request
+
+
+def wire_type_mismatch_request() -> bytes:
+    """A request Python's decoder accepts (the field becomes an unknown field) but ClickHouse's
+    Protobuf format refuses: one span whose ``name`` (field 5, a string) is sent as a varint.
+    Hand-built on purpose: no SDK sends this, but a buggy or hostile client can."""
+
+    def field(number: int, payload: bytes) -> bytes:
+        return bytes([number << 3 | 2, len(payload)]) + payload
+
+    span = field(1, b"\x01" * 16) + field(2, b"\x02" * 8) + bytes([5 << 3 | 0, 42])
+    return field(1, field(2, field(2, span)))  # resource_spans / scope_spans / spans
