@@ -63,7 +63,8 @@ class DetectorEngine:
         threaded = self.settings.detector_sweep_thread
         written = self._tick(sweep_inline=not threaded)
         if threaded:
-            self.sweeper.start(self._sweep_client, self.settings.detector_sweep_budget_seconds)
+            self.sweeper.start(self._sweep_client, self.settings.detector_sweep_budget_seconds,
+                               self.settings.detector_sweep_duty_cycle)
             self.sweeper.poke()
         return written
 

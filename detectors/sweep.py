@@ -6,7 +6,10 @@ thread and ClickHouse client (``Sweeper.start``): the detector's queries and log
 and only what touches shared state - reading the cursors and the plan, the incident tracker,
 writing alerts, advancing the cursor, committing baseline changes - runs under the engine's lock.
 Baselines are staged per window (a copy read, changes kept aside, committed with the window's
-alerts), so the early lane never sees a document half-way through a change.
+alerts), so the early lane never sees a document half-way through a change. On the thread, the
+sweep may also be held to a duty cycle (``duty``: after a window that took t seconds it rests
+t * (1 - duty) / duty), so its Python and polars work cannot hold the GIL and a core for long
+stretches while the tick (the live alerts) waits: the full windows fall behind instead.
 """
 
 from __future__ import annotations
@@ -69,14 +72,16 @@ class Sweeper:
         self._thread: threading.Thread | None = None
         self._poke, self._stop = threading.Event(), threading.Event()
         self._progressed = False  # has this pass evaluated a window yet (progress over budget)
+        self._duty = 1.0  # share of wall time the thread may spend evaluating (set by start)
         self.pass_seconds: deque[float] = deque(maxlen=10_000)  # wall time of recent passes
         self.window_seconds: deque[tuple[str, float]] = deque(maxlen=10_000)  # detector, wall
         self.thread_id: int | None = None  # native id of the sweep thread (CPU accounting)
 
     # -- the background thread -------------------------------------------------------------
 
-    def start(self, connect: Callable[[], Client], budget_s: float) -> None:
+    def start(self, connect: Callable[[], Client], budget_s: float, duty: float = 1.0) -> None:
         if self._thread is None:
+            self._duty = min(1.0, max(0.05, duty))
             self._thread = threading.Thread(
                 target=self._loop, args=(connect, budget_s), name="detector-sweep", daemon=True)
             self._thread.start()
@@ -159,7 +164,9 @@ class Sweeper:
             self._progressed = True
             began = time.perf_counter()
             findings = self._findings(detector, ctx)
-            self.window_seconds.append((detector.name, time.perf_counter() - began))
+            took = time.perf_counter() - began
+            self.window_seconds.append((detector.name, took))
+            self._rest(took)
             if findings is None:
                 return written  # transient failure: keep the position, retry next pass
             with state.lock:
@@ -172,6 +179,11 @@ class Sweeper:
                 if end > position:
                     state.cursors.put(end, "evaluated", tenant, detector.name)
         return written
+
+    def _rest(self, took: float) -> None:
+        """On the thread, keep to the duty cycle (woken early only by ``stop``)."""
+        if self._duty < 1.0 and threading.get_native_id() == self.thread_id:
+            self._stop.wait(took * (1.0 - self._duty) / self._duty)
 
     def _findings(self, detector: Detector[Any], ctx: EvalContext) -> list[Finding] | None:
         """The window's findings; None for a transient failure worth retrying."""

@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         description="More agents than this to re-judge live for one detector in one tick: "
         "that detector waits for its full window this tick.",
     )
+    detector_sweep_duty_cycle: float = Field(
+        default=1.0, gt=0, le=1,
+        description="Share of wall time the sweep thread may spend on full windows (it rests "
+        "the remainder, leaving the GIL and a core to the live lane); 1 = no rest.",
+    )
     detector_sweep_thread: bool = Field(
         default=True,
         description="Evaluate full windows on their own thread and client, so slow ones never "

@@ -3,6 +3,7 @@ traces only from their start, and the directory kept from new rows."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -153,3 +154,30 @@ def test_live_context_marks_itself(settings: Settings, ch: Client) -> None:
     assert EvalContext(ch, window, Policy(), baseline, agents=["a"]).live
     narrowed = EvalContext(ch, window, Policy(), baseline, traces=["t"], read_from_ns=SECOND_NS // 2)
     assert narrowed.bounds["start_ns"] == SECOND_NS // 2
+
+
+class PacedSweep(ErrorBurst):
+    """Each full window takes 0.2 s of wall time."""
+
+    name = "paced_sweep"
+    default_slide_seconds = 5
+
+    def candidates(self, ctx: EvalContext) -> list[Candidate]:
+        time.sleep(0.2)
+        return []
+
+
+def test_sweep_keeps_to_its_duty_cycle(settings: Settings, ch: Client) -> None:
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 600)  # many windows due: the sweep would run without a break
+    fleet.insert(ch)
+    duty = settings.model_copy(update={"detector_sweep_thread": True, "detector_sweep_duty_cycle": 0.25})
+    engine = engine_with(duty, ch, PacedSweep)
+    try:
+        engine.run_once()
+        time.sleep(2.0)
+    finally:
+        engine.close()
+    windows = [s for name, s in engine.sweeper.window_seconds if name == "paced_sweep"]
+    # 0.2 s busy then 0.6 s rest: at most three windows in two seconds (ten without the rest).
+    assert 1 <= len(windows) <= 3
