@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from clickhouse_connect.driver.client import Client
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from collector.flatten import flatten_request
-from collector.writer import insert_spans
+from collector.writer import insert_requests
 from simulator.encode import encode_batch
 from simulator.run import RunResult, SimulationConfig, run_simulation
 
 
 class ClickHouseTransport:
-    """A simulator transport that encodes each batch as OTLP, flattens it as the loader does,
-    inserts it, and optionally runs a callback (an engine tick) after every batch."""
+    """A simulator transport that encodes each batch as OTLP and inserts it as the receivers do
+    (ClickHouse flattens it), optionally running a callback (an engine tick) after every batch."""
 
     def __init__(self, client: Client, tenant: str, run_id: str,
                  after_batch: Callable[[], object] | None = None) -> None:
@@ -26,9 +24,8 @@ class ClickHouseTransport:
         self.failed_requests = 0
 
     def send(self, spans: Sequence[ReadableSpan], offset_ns: int) -> bool:
-        request = ExportTraceServiceRequest.FromString(encode_batch(spans))
-        columns = flatten_request(request, self.tenant)
-        insert_spans(self.client, columns, dedup_token=f"{self.run_id}-{self.requests}")
+        insert_requests(self.client, [encode_batch(spans)], self.tenant,
+                        dedup_token=f"{self.run_id}-{self.requests}")
         self.requests += 1
         if self.after_batch is not None:
             self.after_batch()
