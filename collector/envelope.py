@@ -1,13 +1,13 @@
 """The rows of the ingest table: an OTLP request's bytes plus fleetwatch's envelope fields.
 
 See collector/schema/otlp_ingest.proto. Protobuf messages concatenate, so an envelope is the
-request exactly as it arrived with the tenant and Kafka provenance appended as fields 100-104;
+tenant and Kafka provenance (fields 100-104) followed by the request exactly as it arrived;
 ClickHouse then parses and flattens the spans (migration 0005). A block of envelopes is written
 in ClickHouse's ``Protobuf`` format: each message preceded by its length as a varint.
 
-The envelope fields go first: ClickHouse keeps the first occurrence of a repeated scalar field,
-so a field 100-104 that a client smuggled into its request cannot override the tenant (the
-receivers also drop unknown fields; tests/test_ingest_table.py holds ClickHouse to this).
+A request must not carry fields 100-104 of its own: ClickHouse's parser does not reliably keep
+either occurrence of a repeated field, so the receivers and the loader drop unknown top-level
+fields first (``collector.decode.drop_unknown_fields``; tests/test_ingest_table.py).
 """
 
 from __future__ import annotations
