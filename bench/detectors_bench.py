@@ -323,7 +323,8 @@ def quantile(values: list[float], q: float) -> float:
 def settings_for(args: argparse.Namespace) -> Settings:
     return Settings(clickhouse_url=f"chdb://{args.data_dir}", clickhouse_database="bench",
                     data_dir=Path(args.data_dir), detector_interval_seconds=args.interval,
-                    detector_sweep_thread=not args.inline_sweep)
+                    detector_sweep_thread=not args.inline_sweep,
+                    detector_sweep_duty_cycle=args.sweep_duty)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -370,7 +371,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     live["chdb_threads"] = live["total"] - engine_cpu - sweep_cpu - live["feeder_thread"]
     found, missed = incident_latencies(client, feed.labels)
     figures = summarise(args, registry.names(), feeder, ticks, found, missed, live, wall, ingest_only, history)
-    return figures | sweep_figures(engine, behind)
+    return figures | live_figures(engine) | sweep_figures(engine, behind)
 
 
 def sweep_behind(engine: DetectorEngine) -> dict[str, float]:
@@ -379,6 +380,22 @@ def sweep_behind(engine: DetectorEngine) -> dict[str, float]:
     origin = engine.cursors.get("origin", TENANT) or 0  # where a detector with no window yet stands
     return {d.name: round(max(0, watermark - (engine.cursors.get("evaluated", TENANT, d.name) or origin)) / SECOND, 1)
             for d in engine.registry}
+
+
+def timings(pairs: Any) -> dict[str, dict[str, Any]]:
+    """name -> count, p50, p95, max of (name, seconds) pairs."""
+    by_name: dict[str, list[float]] = {}
+    for name, seconds in pairs:
+        by_name.setdefault(name, []).append(seconds)
+    return {name: {"n": len(v), "p50": round(quantile(v, 0.5), 3), "p95": round(quantile(v, 0.95), 3),
+                   "max": round(max(v), 3)} for name, v in sorted(by_name.items())}
+
+
+def live_figures(engine: DetectorEngine) -> dict[str, Any]:
+    """Where the tick's time goes: the ingest scan, the live lane, and each live part."""
+    phases = list(engine.tick_phases)
+    return {"tick_phases": timings([("scan", a) for a, _ in phases] + [("live_lane", b) for _, b in phases]),
+            "live_parts": timings(engine.live.seconds)}
 
 
 def sweep_figures(engine: DetectorEngine, behind: dict[str, float]) -> dict[str, Any]:
@@ -453,6 +470,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--history-minutes", type=float, default=0, help="older traffic pre-loaded")
     parser.add_argument("--grace", type=float, default=5, help="seconds the engine runs after the feed")
     parser.add_argument("--early", default="", help="more detectors to mark early_by_trace (comma list)")
+    parser.add_argument("--sweep-duty", type=float, default=1.0, help="the sweep thread's duty cycle")
     parser.add_argument("--inline-sweep", action="store_true",
                         help="full windows inside the engine's tick (as before the sweep thread)")
     parser.add_argument("--data-dir", default="/tmp/fleetwatch-bench-chdb")

@@ -14,6 +14,8 @@ alert twice for one incident.
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -63,6 +65,7 @@ class LiveLane:
         self.max_traces, self.max_agents = max_traces, max_agents
         seed = max((d.window_ns for d in self.detectors), default=0)
         self.directories = TenantDirectories(client, policy, seed)
+        self.seconds: deque[tuple[str, float]] = deque(maxlen=10_000)  # part evaluated, wall
 
     def evaluate(self, item: NewData, since_ns: int) -> int:
         """Alert rows written for ``item`` (the traces that changed since ``since_ns``)."""
@@ -73,7 +76,9 @@ class LiveLane:
                      item.tenant, len(item.traces))
             return 0
         end = item.max_ns + 1
+        began = time.perf_counter()
         directory = self.directories.update(item.tenant, end, since_ns)
+        self.seconds.append(("directory", time.perf_counter() - began))
         findings: list[Finding] = []
         suspects: dict[str, set[str]] = {d.name: set() for d in self.detectors if d.early_by_agent}
         cache: QueryCache = {}
@@ -82,10 +87,12 @@ class LiveLane:
             for detector in self.detectors:
                 ctx = self._context(detector, item.tenant, end, directory, cache,
                                     traces=traces, read_from_ns=read_from)
+                began = time.perf_counter()
                 if detector.early_by_trace:
                     findings += self._decided(detector, ctx)
                 if detector.early_by_agent:
                     suspects[detector.name] |= self._suspects(detector, ctx)
+                self.seconds.append((f"{detector.name}:traces", time.perf_counter() - began))
         for detector in self.detectors:
             agents = suspects.get(detector.name)
             if not agents:
@@ -94,8 +101,10 @@ class LiveLane:
                 log.info("detector %s: %d agents to re-judge live; full windows only this tick",
                          detector.name, len(agents))
                 continue
+            began = time.perf_counter()
             ctx = self._context(detector, item.tenant, end, directory, cache, agents=sorted(agents))
             findings += self._decided(detector, ctx)
+            self.seconds.append((f"{detector.name}:agents", time.perf_counter() - began))
         with self.state.lock:
             rows: list[AlertRow] = [r for f in findings if (r := self.state.incidents.apply(f)) is not None]
             return write_alerts(self.client, rows)

@@ -15,6 +15,7 @@ persisted after the alerts, so a crash re-evaluates rather than skips, and the i
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -56,6 +57,7 @@ class DetectorEngine:
         self.sweeper = Sweeper(self.state, registry, self.policy, self._sweep_watermark,
                                settings.detector_max_windows_per_tick)
         self._loaded = False
+        self.tick_phases: deque[tuple[float, float]] = deque(maxlen=10_000)  # scan, live lane (s)
 
     def run_once(self) -> int:
         """Evaluate what is due; return the number of alert rows this call wrote (with the sweep
@@ -104,11 +106,14 @@ class DetectorEngine:
                 self.coverage.load()
                 self._loaded = True
             cursor = self.cursors.get("ingest") or 0
+        began = time.perf_counter()
         news, newest = self.scanner.scan(cursor)
+        scanned = time.perf_counter()
         with lock:
             self._advance_watermarks(news, newest)
             watermarks = {t: self.cursors.get("watermark", t) or 0 for t in self.cursors.tenants("watermark")}
         written = sum(self.live.evaluate(item, cursor) for item in news)
+        self.tick_phases.append((scanned - began, time.perf_counter() - scanned))
         for tenant, watermark in sorted(watermarks.items()):
             coverage = self.coverage.check(tenant, watermark)
             with lock:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from clickhouse_connect.driver.client import Client
 
 from detectors.builtin.destructive import DestructiveActions
 from detectors.builtin.false_completion import FalseCompletion
+from detectors.context import EvalContext, ScratchBaseline
+from detectors.model import Window
 from detectors.policy import Policy
-from detectors.testing import SyntheticFleet, judge
+from detectors.state import BaselineStore
+from detectors.testing import ORIGIN_NS, SyntheticFleet, judge
 
 OWNER, STRANGER = "discord:1001", "discord:9001"
 
@@ -85,3 +90,32 @@ def test_turn_cut_by_window_end_is_not_judged(ch: Client) -> None:
     f.insert(ch)
     # The turn's root lasts 0.1 s in this fixture; a window ending at 10.05 s sees it unfinished.
     assert judge(ch, FalseCompletion.from_policy(Policy()), 0, 10.05) == []
+
+
+def live_judge(ch: Client, detector: FalseCompletion, traces: list[str]) -> list[tuple[Any, Any]]:
+    """The detector as the live lane runs it: the window restricted to some traces."""
+    window = Window("default", ORIGIN_NS, ORIGIN_NS + 300 * 1_000_000_000)
+    ctx = EvalContext(ch, window, detector.policy, ScratchBaseline(BaselineStore(ch), "default", detector.name),
+                      traces=traces)
+    decided = [(c, detector.decide(c)) for c in detector.candidates(ctx)]
+    return [(c, s) for c, s in decided if s is not None]
+
+
+def test_live_claims_hold_back_absences(ch: Client) -> None:
+    f = make_fleet()
+    # The process is stopped in another trace the live lane may not have in view: on the claim's
+    # trace alone it would look still running. Nothing acted on the subject: an absence too.
+    turn = f.instruction("ash", OWNER, 10, fleet__claim="completed", fleet__claim__subject="file:a")
+    f.tool("ash", "shell", 11, turn, fleet__process__id="proc:job", fleet__process__state="started")
+    stop = f.instruction("ash", OWNER, 20)
+    f.tool("ash", "shell", 21, stop, fleet__process__id="proc:job", fleet__process__state="stopped")
+    failed = f.instruction("ash", OWNER, 30, fleet__claim="completed")
+    f.tool("ash", "file.write", 31, failed, error=True, fleet__action__target="file:b")
+    f.insert(ch)
+    detector = FalseCompletion.from_policy(Policy())
+    assert isinstance(detector, FalseCompletion)
+    full = {c.evidence[0].trace_id for c, _ in judge(ch, detector, 0, 300)}
+    assert full == {turn, failed}  # the subject was never touched; the write failed
+    live = live_judge(ch, detector, [turn, failed])
+    # Live, only the failed call (in the claiming turn itself) speaks; the absence waits.
+    assert [c.evidence[0].trace_id for c, _ in live] == [failed]

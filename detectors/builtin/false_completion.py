@@ -36,6 +36,10 @@ class FalseCompletion(Detector[FalseCompletionParams]):
     default_window_seconds = 900
     default_slide_seconds = 5
     default_threshold = 0.7
+    # A failed call is the claiming turn's; sightings by others only add. The absences - a
+    # subject nothing acted on (its spans may arrive after the claim's), a process whose stop is
+    # not in view - could be wrong on the changed traces alone: held back live.
+    early_by_trace = True
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         # Only finished turns: a turn cut by the window's end would look like missing actions.
@@ -45,12 +49,13 @@ class FalseCompletion(Detector[FalseCompletionParams]):
         seen = ClaimEvidence(ctx.frame(ACTS_SQL), ctx.frame(SENDS_SQL))
         found = []
         for claim in seen.suspicious(claims).iter_rows(named=True):
-            candidate = self._judge(claim, seen)
+            candidate = self._judge(claim, seen, absences=not ctx.live)
             if candidate is not None:
                 found.append(candidate)
         return found
 
-    def _judge(self, claim: dict[str, object], seen: ClaimEvidence) -> Candidate | None:
+    def _judge(self, claim: dict[str, object], seen: ClaimEvidence,
+               absences: bool = True) -> Candidate | None:
         p = self.params
         agent, trace, subject = str(claim["agent"]), str(claim["trace"]), str(claim["claim_subject"])
         turn_acts, turn_sends = seen.of_turn(trace)
@@ -61,10 +66,10 @@ class FalseCompletion(Detector[FalseCompletionParams]):
             tools = ", ".join(sorted(set(unresolved["tool"])))
             reasons.append(f"{unresolved.height} tool call(s) in the same turn failed ({tools})")
             spans.append(unresolved)
-        if subject and not _touched(subject, turn_acts, turn_sends):
+        if absences and subject and not _touched(subject, turn_acts, turn_sends):
             score += p.weight_absent
             reasons.append(f"nothing in the turn acted on {subject}")
-        running = _still_running(turn_acts, seen.stopped)
+        running = _still_running(turn_acts, seen.stopped) if absences else seen.empty_acts
         if not running.is_empty():
             score += p.weight_running
             names = ", ".join(sorted(set(running["process"])))
