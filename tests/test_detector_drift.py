@@ -1,5 +1,6 @@
 """Behavioural drift: a sustained shift in an agent's mix of work fires after warm-up; a busier
-or quieter stretch of the same work, a single odd window and the warm-up itself don't."""
+or quieter stretch of the same work, a single odd window and the warm-up itself don't; a change
+the whole fleet makes at once is not one agent drifting."""
 
 from __future__ import annotations
 
@@ -63,8 +64,8 @@ def test_a_sustained_shift_fires_after_persisting(ch: Client) -> None:
     f = fleet_with("drift", random.Random(1))
     f.insert(ch)
     keys = run(ch, 14)
-    assert all(k == [] for k in keys[:11])  # warm-up, then the first drifted window alone
-    assert keys[11] == ["drift:ash"]
+    assert all(k == [] for k in keys[:12])  # warm-up, then the first two drifted windows
+    assert keys[12] == ["drift:ash"]  # the third in a row (persist_windows)
 
 
 def test_a_busier_stretch_of_the_same_work_and_one_odd_window_stay_quiet(ch: Client) -> None:
@@ -89,3 +90,23 @@ def test_no_judgement_during_warm_up_and_deterministic_scores(ch: Client) -> Non
     assert all(k == [] for k in run(ch, 8, store))  # only 4 windows of history: still warming up
     history = store.view("default", "drift")["agent:ash"]["history"]
     assert len(history) == 8  # nothing judged, so everything was learned
+
+
+def test_a_change_every_agent_makes_at_once_is_not_drift(ch: Client) -> None:
+    agents = [f"a{n}" for n in range(6)]
+
+    def fleet(shifting: list[str], rng: random.Random) -> SyntheticFleet:
+        f = SyntheticFleet()
+        for n, agent in enumerate(agents):
+            f.agent(agent, owners=[OWNER], principal=f"discord:20{n:02d}")
+            for w in range(14):
+                work = shifted_work if w >= 10 and agent in shifting else usual_work
+                work(f, rng, agent, w * WINDOW, rng.randint(8, 14) if work is usual_work else 10)
+        return f
+
+    fleet(agents, random.Random(4)).insert(ch)
+    assert all(k == [] for k in run(ch, 14))  # everyone changed together: the fleet's change
+    ch.command("TRUNCATE TABLE otel_traces")
+    ch.command("TRUNCATE TABLE detector_baselines")
+    fleet(["a0"], random.Random(4)).insert(ch)
+    assert "drift:a0" in {key for keys in run(ch, 14) for key in keys}  # one agent alone: drift

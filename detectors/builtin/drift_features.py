@@ -1,10 +1,14 @@
 """Per-agent behaviour vectors for the drift detector: what an agent did in one window, as
-numbers that do not depend much on how busy it was (shares and per-turn rates, logs of counts).
+numbers that do not depend much on how busy it was (shares and per-turn rates, logs of counts),
+including how much of it involved people the agent had never dealt with before (novelty, against
+the principals and recipients its detector baseline already knows).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -13,18 +17,31 @@ from detectors.fleet import FleetDirectory
 KINDS = ("read", "write", "execute", "send", "delete")
 FEATURES = (
     "log_turns", *(f"share_{k}" for k in KINDS), "tools_per_turn", "log_tokens_per_chat",
-    "error_rate", "log_recipients", "log_principals", "share_non_owner", "sends_per_turn",
+    "error_rate", "recipients_per_turn", "principals_per_turn", "share_non_owner", "sends_per_turn",
+    "share_new_principals", "share_new_recipients",
 )
 # Smallest spread assumed per feature, so a very regular agent does not alarm on small steps.
 MIN_STD = {name: (0.15 if name.startswith("share") or name == "error_rate" else 0.5) for name in FEATURES}
 
 
+@dataclass(frozen=True)
+class Behaviour:
+    vector: list[float]  # in FEATURES order
+    principals: frozenset[str]  # who instructed the agent in the window
+    recipients: frozenset[str]  # whom it sent messages to
+
+
+Known = Callable[[str], tuple[set[str], set[str]]]  # agent -> (principals, recipients) known
+
+
 def behaviour_vectors(
     turns: pl.DataFrame, tools: pl.DataFrame, chats: pl.DataFrame, sends: pl.DataFrame,
-    directory: FleetDirectory, min_turns: int,
-) -> dict[str, list[float]]:
-    """agent -> feature vector (in FEATURES order), for agents with at least ``min_turns`` turns."""
-    vectors: dict[str, list[float]] = {}
+    directory: FleetDirectory, min_turns: int, known: Known,
+) -> dict[str, Behaviour]:
+    """agent -> its behaviour in the window, for agents with at least ``min_turns`` turns."""
+    vectors: dict[str, Behaviour] = {}
+    # Fleet agents are colleagues, not strangers: a first exchange with a peer is not novelty.
+    peers = set(directory.principal_to_agent)
     for (agent,), mine in turns.group_by("agent"):
         if mine.height < min_turns:
             continue
@@ -41,11 +58,18 @@ def behaviour_vectors(
         tokens += float(talk["output_tokens"].cast(pl.Float64).sum())
         failures = int(acts["failed"].sum()) + int(talk["failed"].sum())
         recipients = {r for row in out["recipients"].to_list() for r in row}
-        vectors[agent] = [
+        known_principals, known_recipients = known(agent)
+        vector = [
             math.log1p(n_turns), *(share.get(k, 0.0) for k in KINDS), acts.height / n_turns,
             math.log1p(tokens / max(1, talk.height)), failures / max(1, acts.height + talk.height),
-            math.log1p(len(recipients)), math.log1p(len(set(principals))),
+            # Distinct people per turn (log): a quiet stretch has fewer of them in absolute
+            # terms, which is volume (log_turns), not a change in whom the agent deals with.
+            math.log((1 + len(recipients)) / (1 + n_turns)),
+            math.log((1 + len(set(principals))) / (1 + n_turns)),
             sum(1 for p in principals if owners and p not in owners) / n_turns,
             out.height / n_turns,
+            sum(1 for p in principals if p not in known_principals and p not in peers) / n_turns,
+            len(recipients - known_recipients - peers) / max(1, len(recipients)),
         ]
+        vectors[agent] = Behaviour(vector, frozenset(principals), frozenset(recipients))
     return vectors
