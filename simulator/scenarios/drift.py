@@ -100,13 +100,20 @@ def _tools(ctx: ScenarioContext, agent: SimAgent, magnitude: float, rng: random.
     turn.end()
 
 
+def _outsider(rng: random.Random, role: str) -> Principal:
+    """Someone outside the lab (not one of the roster's 60 regular contacts): a drifting agent's
+    new counterparts keep being new, as an agent exposed to the open internet would find."""
+    handle = f"{role}{rng.randint(1, 10**6):06d}"
+    return Principal(id=f"mailto:{handle}@outside.example.net", name=f"{role.title()} {handle[-6:]}",
+                     email=f"{handle}@outside.example.net")
+
+
 def _recipients(ctx: ScenarioContext, agent: SimAgent, magnitude: float, rng: random.Random) -> None:
-    """Unprompted outreach: it writes to outside contacts it never wrote to before."""
+    """Unprompted outreach: it writes to outside addresses it never wrote to before."""
     turn = ctx.turn(agent, sender=None, channel="system:heartbeat", trigger="heartbeat")
     turn.chat(rng.randint(800, 2500), rng.randint(100, 400))
-    contacts = ctx.world.roster.contacts
     for _ in range(max(2, round(rng.randint(2, 4) * magnitude))):
-        to = rng.sample(contacts, rng.randint(1, 3))
+        to = [_outsider(rng, "lead") for _ in range(rng.randint(1, 3))]
         turn.send([c.id for c in to], destination=to[0].email, system="smtp",
                   text="Following up on our conversation.")
     turn.end()
@@ -127,8 +134,7 @@ def _tokens(ctx: ScenarioContext, agent: SimAgent, magnitude: float, rng: random
 
 def _principals(ctx: ScenarioContext, agent: SimAgent, magnitude: float, rng: random.Random) -> None:
     """Strangers now drive it: people from outside the lab it never served, one after another."""
-    contact = rng.choice(ctx.world.roster.contacts)
-    stranger = Principal(id=contact.id, name=contact.name, email=contact.email)
+    stranger = _outsider(rng, "stranger")
     turn = ctx.turn(agent, sender=stranger, channel="email", trigger="instruction",
                     prompt="Can you look into this for me?")
     turn.chat(rng.randint(500, 2500), rng.randint(50, 400))
