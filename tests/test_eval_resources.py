@@ -1,9 +1,9 @@
-"""Held-out evaluation of the runaway, silent-failure, market and drift detectors.
+"""Held-out evaluation of the runaway, silent-failure and market detectors (drift: see
+tests/test_eval_drift.py, which measures it on the simulator's drift scenarios).
 
 Tuning looked at seeds 11-15 only; these tests use 101 (every variant), 303 (parameter
 variations: speed, noise, sparse attributes, renamed tools, agents involved, sizes, topics,
-market shapes; incidents spaced so each is judged on its own) and 202 (benign only, plus a
-constructed drift). Floors: recall >= 0.9 per family, precision >= 0.9 per detector, and no
+market shapes; incidents spaced so each is judged on its own) and 202 (benign only). Floors: recall >= 0.9 per family, precision >= 0.9 per detector, and no
 false alert on benign-only traffic. Market recall is also checked strictly: the alert that
 catches a market incident must report that incident's own pattern (the evaluation's matching
 would accept any market alert naming the same agents at the same time).
@@ -11,11 +11,8 @@ would accept any market alert naming the same agents at the same time).
 
 from __future__ import annotations
 
-from typing import Any
-
 from clickhouse_connect.driver.client import Client
 
-from detectors.builtin.drift import BehaviourDrift
 from detectors.builtin.market import MarketPatterns
 from detectors.builtin.runaway import ResourceRunaway
 from detectors.builtin.silent_failure import SilentFailures
@@ -24,7 +21,6 @@ from detectors.evaluation import Report, about, read_alerts
 from detectors.policy import Policy
 from detectors.registry import DetectorRegistry
 from detectors.simulate import simulate_into
-from detectors.testing import SyntheticFleet
 from fleetwatch.config import Settings
 from simulator.labels import IncidentLabel
 from simulator.run import RunResult, SimulationConfig
@@ -53,7 +49,7 @@ VARIATIONS = (
 
 def registry(policy: Policy) -> DetectorRegistry:
     built = DetectorRegistry()
-    for kind in (ResourceRunaway, SilentFailures, MarketPatterns, BehaviourDrift):
+    for kind in (ResourceRunaway, SilentFailures, MarketPatterns):
         built.register(kind.from_policy(policy))
     return built
 
@@ -109,50 +105,9 @@ def test_parameter_variations_on_a_held_out_seed(settings: Settings, ch: Client)
         assert share >= 0.9, kind
 
 
-def shift(fleet: SyntheticFleet, agent: str, owners: str, start_s: float, end_s: float) -> None:
-    """The constructed drift, on top of the agent's ordinary work: strangers now drive it, its
-    prompts are ten times longer, and it deletes files in bulk, a third of them failing - twenty
-    turns every 15 minutes."""
-    fleet.agent(agent, owners=[owners])
-    at, index = start_s, 0
-    while at < end_s:
-        t = fleet.instruction(agent, f"discord:9{index % 40:03d}", at)
-        fleet.chat(agent, at + 1, t, input_tokens=30_000, output_tokens=2_000)
-        for n in range(4):
-            fleet.tool(agent, "file.delete", at + 3 + n, t, error=n % 3 == 0, fleet__action__kind="delete",
-                       fleet__action__target=f"file:work/{index}-{n}")
-        fleet.send(agent, [f"discord:9{index % 40:03d}"], at + 9, t)
-        at, index = at + 45, index + 1
-
-
-def test_benign_only_traffic_and_a_constructed_drift(settings: Settings, ch: Client) -> None:
+def test_benign_only_traffic_raises_nothing(settings: Settings, ch: Client) -> None:
     config = SimulationConfig(seed=202, agents=12, market_agents=6, duration_s=4 * 3600, scenarios=())
     result = simulate_into(ch, config)
-    # Drift judged on 15-minute windows (3 turns enough) so a 4-hour run covers its warm-up.
-    short: dict[str, Any] = {"window_seconds": 900, "slide_seconds": 900, "params": {"min_turns": 3}}
-    policy = Policy.model_validate({"detectors": {"drift": short}})
-    report = evaluate(settings, ch, result, policy)
+    report = evaluate(settings, ch, result, Policy())
     assert report.benign_agent_hours >= 60
     assert sum(d.alerts for d in report.detectors.values()) == 0
-
-    busiest = ch.query("SELECT AgentId, any(ResourceAttributes['fleet.agent.owners']) FROM otel_traces "
-                       "WHERE Operation = 'invoke_agent' AND AgentId NOT LIKE '%bidder%' "
-                       "GROUP BY AgentId ORDER BY count() DESC LIMIT 1").result_rows[0]
-    agent, owners = str(busiest[0]), str(busiest[1]).strip('[]"').split('","')[0]
-    fleet = SyntheticFleet(origin_ns=result.summary.start_ns)
-    shift(fleet, agent, owners, 3 * 3600, 4 * 3600)
-    fleet.insert(ch)
-    ch.command("TRUNCATE TABLE alerts")
-    ch.command("TRUNCATE TABLE detector_cursors")
-    ch.command("TRUNCATE TABLE detector_baselines")
-    drift_only = DetectorRegistry()
-    drift_only.register(BehaviourDrift.from_policy(policy))
-    run_settings = settings.model_copy(update={"detector_late_horizon_seconds": 1e9})
-    DetectorEngine(run_settings, ch, drift_only, policy).drain()
-    alerts = read_alerts(ch)
-    # KNOWN WEAKNESS (docs/detectors.md, drift): on this busiest, most volatile agent the shift
-    # is diluted by its own work; the first shifted window drifts (5 sd), the second reaches
-    # only ~3.8 sd < z_min, so persistence is not met and recall here is 0/1. What is asserted
-    # is that the shift makes no OTHER agent look drifted.
-    assert all(a.agents == frozenset({agent}) for a in alerts)
-    print(f"constructed drift on {agent}: {'caught' if alerts else 'missed'}")
