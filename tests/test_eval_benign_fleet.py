@@ -6,9 +6,11 @@ Seed 212 is held out: it was never run while tuning (tuning seeds: 11, 12, 13). 
 140,000 spans): 1,024 agent-hours. ``drift`` needs 5 hours of history before it judges anyone,
 so it judges nothing here; tests/test_eval_drift.py measures it on a longer benign run.
 
-A detector known to exceed the floor on this fleet is listed in KNOWN_NOISY with the alerts it
-raised (reported to its owner; its module is not ours to change): its check is an expected
-failure until it is fixed, and the test says so instead of hiding the count.
+Measured (seed 212, 1,024 agent-hours): runaway 1 false alert (a growth alert on small benign
+MEMORY.md notes) and silent_failures 1 (unrecovered failures on one topic, mostly truncations):
+0.98 per 1,000 agent-hours each, just inside the floor; every other detector 0. The same fleet
+on seed 202 (looked at while writing this test, so not evidence) gave runaway 2 and
+silent_failures 1. Both are reported to their owner.
 """
 
 from __future__ import annotations
@@ -34,12 +36,6 @@ FLEET = SimulationConfig(seed=HELD_OUT_SEED, agents=250, market_agents=6, durati
                          scenarios=())
 FLOOR_PER_1000_AGENT_HOURS = 1.0
 DETECTORS = tuple(builtin_registry(Policy()).names())
-# Seen while writing this test (seed 202, same fleet; 1,024 agent-hours): runaway raised 2
-# growth alerts on benign MEMORY.md notes (5 writes, 500 -> 1,943 bytes), silent_failures 1
-# (3 unrecovered failures on one topic, 2 of them truncations). Reported to the lead.
-KNOWN_NOISY: dict[str, str] = {
-    "runaway": "growth alerts on small benign MEMORY.md notes (5 writes of a few KB)",
-}
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +58,7 @@ def test_the_run_covers_a_thousand_benign_agent_hours(benign_fleet: tuple[Report
     assert agents == 256  # every agent was active, not just simulated
 
 
-@pytest.mark.parametrize("detector", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=KNOWN_NOISY[name], strict=False))
-    if name in KNOWN_NOISY else name for name in DETECTORS])
+@pytest.mark.parametrize("detector", DETECTORS)
 def test_false_alerts_per_thousand_agent_hours(benign_fleet: tuple[Report, Client], detector: str) -> None:
     report, client = benign_fleet
     rate = report.false_alerts_per_kilo_agent_hour(detector) if detector in report.detectors else 0.0
