@@ -74,6 +74,7 @@ def pending(client: SqlClient) -> list[Migration]:
 
 def migrate(client: SqlClient, *, dry_run: bool = False) -> list[Migration]:
     """Apply every pending migration in order; return what ran (or would run)."""
+    require_server_settings(client, REQUIRED_SERVER_SETTINGS)
     todo = pending(client)
     if dry_run:
         return todo
@@ -85,6 +86,27 @@ def migrate(client: SqlClient, *, dry_run: bool = False) -> list[Migration]:
             parameters={"v": migration.version, "n": migration.name},
         )
     return todo
+
+
+class UnsupportedServer(RuntimeError):
+    pass
+
+
+# The ingest path's Protobuf reading (collector/envelope.py) needs these; older servers lack them.
+REQUIRED_SERVER_SETTINGS = ("format_schema_source", "input_format_protobuf_oneof_presence")
+
+
+def require_server_settings(client: SqlClient, names: tuple[str, ...]) -> None:
+    """Fail with a clear message, before any migration runs, on a ClickHouse that is too old."""
+    result = client.query("SELECT name FROM system.settings WHERE name IN {names:Array(String)}",
+                          parameters={"names": list(names)})
+    found = {row[0] for row in result.result_rows}  # type: ignore[attr-defined]
+    missing = [name for name in names if name not in found]
+    if missing:
+        version = client.query("SELECT version()").result_rows[0][0]  # type: ignore[attr-defined]
+        raise UnsupportedServer(
+            f"ClickHouse {version} lacks the settings {', '.join(missing)} that fleetwatch's ingest "
+            "needs; use a newer ClickHouse (fleetwatch is tested with 26.9, the version chDB 4.4 embeds)")
 
 
 def _check_unique(found: list[Migration]) -> None:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from clickhouse_connect.driver.client import Client
 
-from collector.migrations import declared_migrations, migrate, pending, split_statements
+from collector.migrations import (
+    REQUIRED_SERVER_SETTINGS,
+    UnsupportedServer,
+    declared_migrations,
+    migrate,
+    pending,
+    require_server_settings,
+    split_statements,
+)
 from collector.schema_check import declared_schema, differences, live_schema
 from collector.spans_table import SPAN_COLUMNS
 from collector.writer import insert_requests
@@ -81,3 +90,9 @@ def test_trace_id_companion_table_is_filled(ch: Client) -> None:
     insert_requests(ch, [sdk_request(5)], "t")
     traces = ch.query("SELECT uniqExact(TraceId) FROM otel_traces").result_rows[0][0]
     assert ch.query("SELECT uniqExact(TraceId) FROM otel_traces_trace_id_ts").result_rows[0][0] == traces
+
+
+def test_a_server_without_the_ingest_settings_is_refused_clearly(ch: Client) -> None:
+    require_server_settings(ch, REQUIRED_SERVER_SETTINGS)
+    with pytest.raises(UnsupportedServer, match="lacks the settings no_such_setting"):
+        require_server_settings(ch, (*REQUIRED_SERVER_SETTINGS, "no_such_setting"))
