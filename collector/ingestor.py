@@ -39,7 +39,8 @@ class Ingestor:
 
         ``encoded``: the protobuf body ``request`` was decoded from, if there was one.
         """
-        validation = drop_invalid_spans(request, self._max_message_bytes)
+        # A protobuf body's length is the request's encoded size; JSON bodies are never smaller.
+        validation = drop_invalid_spans(request, self._max_message_bytes, size)
         if validation.accepted:
             changed = drop_unknown_fields(request) or validation.rejected > 0
             unchanged = None if changed else encoded
