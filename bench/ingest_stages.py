@@ -70,7 +70,7 @@ def main() -> int:
         figures = {
             "python": best_cpu_us_per_span(python_side, spans, args.repeats),
             "parse": best_cpu_us_per_span(
-                lambda: client.raw_insert(CHECK_TABLE, None, data, settings=format_settings(), fmt="Protobuf"),
+                lambda: client.raw_insert(CHECK_TABLE, None, data, settings=format_settings(client), fmt="Protobuf"),
                 spans, args.repeats),
             "store": best_cpu_us_per_span(lambda: insert_envelopes(client, envelopes, spans), spans, args.repeats),
         }

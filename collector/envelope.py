@@ -16,7 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Final
+
+from clickhouse_connect.driver.client import Client
 
 INGEST_TABLE: Final = "otlp_ingest"
 _MESSAGE: Final = "Envelope"
@@ -57,15 +60,18 @@ def block(envelopes: Iterable[bytes]) -> bytes:
     return b"".join(_varint(len(item)) + item for item in envelopes)
 
 
-def format_settings() -> dict[str, object]:
+def format_settings(client: Client) -> dict[str, object]:
     """Insert settings that make ClickHouse read ``block`` output against our schema.
 
-    The schema travels as a setting (``format_schema_source = 'string'``), so a ClickHouse
-    server needs no file in its format_schema_path, and chDB and servers behave the same.
+    A ClickHouse server gets the schema as a setting (``format_schema_source = 'string'``), so
+    it needs no file in its format_schema_path. chDB reads the packaged file instead: given a
+    string it caches it under ``./__cache__`` in the process's working directory.
     """
+    schema: dict[str, object] = (
+        {"format_schema_source": "file", "format_schema": str(_schema_file())} if _in_process(client)
+        else {"format_schema_source": "string", "format_schema": _schema_file().read_text(encoding="utf-8")})
     return {
-        "format_schema_source": "string",
-        "format_schema": _schema_text(),
+        **schema,
         "format_schema_message_name": _MESSAGE,
         "input_format_protobuf_oneof_presence": 1,
         # Array and key-value attributes are stored as compact JSON; '/' needs no escape there.
@@ -74,8 +80,16 @@ def format_settings() -> dict[str, object]:
 
 
 @cache
-def _schema_text() -> str:
-    return (resources.files("collector") / "schema" / "otlp_ingest.proto").read_text(encoding="utf-8")
+def _schema_file() -> Path:
+    return Path(str(resources.files("collector") / "schema" / "otlp_ingest.proto"))
+
+
+def _in_process(client: Client) -> bool:
+    try:
+        from clickhouse_connect.driver._chdbclient import ChdbClient
+    except ImportError:  # chdb not installed: every client talks to a server
+        return False
+    return isinstance(client, ChdbClient)
 
 
 def _text(field: int, value: str) -> bytes:

@@ -34,7 +34,7 @@ def is_format_error(error: BaseException) -> bool:
 def unparsable(client: Client, envelopes: Sequence[bytes]) -> list[int]:
     """Indexes of the envelopes ClickHouse cannot parse; other errors propagate (an outage)."""
     bad = []
-    settings = format_settings()
+    settings = format_settings(client)
     for index, item in enumerate(envelopes):
         try:
             client.raw_insert(CHECK_TABLE, None, block([item]), settings=settings, fmt="Protobuf")

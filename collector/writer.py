@@ -26,7 +26,7 @@ def insert_envelopes(client: Client, envelopes: Sequence[bytes], spans: int,
     """
     if not envelopes:
         return 0
-    settings = format_settings()
+    settings = format_settings(client)
     if dedup_token is not None:
         settings["insert_deduplication_token"] = dedup_token
         settings["deduplicate_blocks_in_dependent_materialized_views"] = 1

@@ -4,8 +4,10 @@ otel_traces by the materialized view (migration 0005), checked value by value in
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, cast
 
+import pytest
 from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -157,3 +159,12 @@ def test_same_dedup_token_inserts_once_through_the_view(ch: Client) -> None:
     insert_envelopes(ch, [envelope(first, "t")], 10, dedup_token="tok-1")
     insert_envelopes(ch, [envelope(second, "t")], 10, dedup_token="tok-2")
     assert ch.query("SELECT count(), uniqExact(SpanId) FROM otel_traces").result_rows[0] == (20, 20)
+
+
+def test_embedded_inserts_leave_the_working_directory_alone(
+    ch: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # chDB caches a schema given as a string under ./__cache__; the embedded path gives it a file.
+    monkeypatch.chdir(tmp_path)
+    insert_requests(ch, [_request()], "t")
+    assert list(tmp_path.iterdir()) == []
