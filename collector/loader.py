@@ -245,6 +245,11 @@ class KafkaLoader:
         return consumer is not None and bool(consumer.assignment()) and not self._unverified
 
     # -- helpers ----------------------------------------------------------------------------
+    def partitions(self) -> set[int]:
+        """The partitions this group member holds now."""
+        consumer = self._consumer
+        return set() if consumer is None else {tp.partition for tp in consumer.assignment()}
+
     def lag(self) -> int | None:
         consumer = self._consumer
         if consumer is None:

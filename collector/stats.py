@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass
@@ -17,20 +18,28 @@ class IngestStats:
     store_failures: int = 0
     last_store_unix: float | None = None
     last_error: str | None = None
+    # Several writer threads (embedded inserters, loader consumers) report at once.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def refused(self, reason: str) -> None:
         self.requests_refused[reason] = self.requests_refused.get(reason, 0) + 1
 
     def stored(self, spans: int) -> None:
-        self.spans_stored += spans
-        self.batches_stored += 1
-        self.last_store_unix = time.time()
+        with self._lock:
+            self.spans_stored += spans
+            self.batches_stored += 1
+            self.last_store_unix = time.time()
 
     def store_failed(self, error: BaseException) -> str:
         """Count a failed write and keep a short description of it (returned for logging)."""
-        self.store_failures += 1
-        self.last_error = f"{type(error).__name__}: {str(error)[:300]}"
-        return self.last_error
+        described = f"{type(error).__name__}: {str(error)[:300]}"
+        with self._lock:
+            self.store_failures += 1
+            self.last_error = described
+        return described
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        with self._lock:
+            found = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+            found["requests_refused"] = dict(self.requests_refused)
+            return found

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         default=2, ge=1, le=16,
         description="Embedded path: inserts in flight at once (ClickHouse parses each on its own thread).",
     )
+    loader_consumers: int = Field(
+        default=1, ge=1, le=64,
+        description="Kafka consumer-group members in one `fleetwatch ingest` process, each inserting on "
+        "its own thread (raise it on a multi-core host; members beyond the partition count sit idle).",
+    )
     dlq_max_ratio: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Halt when more than this share of a batch is bad."
     )

@@ -57,9 +57,9 @@ class Service:
         self._runners: list[web.AppRunner] = []
         self._grpc: aio.Server | None = None
         self._sink: SpanSink | None = None
-        self._loader: KafkaLoader | None = None
+        self._loaders: list[KafkaLoader] = []
         self._loader_stop = threading.Event()
-        self._loader_thread: threading.Thread | None = None
+        self._loader_threads: list[threading.Thread] = []
         self._workers: list[PeriodicWorker] = []
         self.failed = asyncio.Event()
         self._event_loop: asyncio.AbstractEventLoop | None = None
@@ -93,8 +93,8 @@ class Service:
         if self._sink is not None:
             self._sink.stop()
         self._loader_stop.set()
-        if self._loader_thread is not None:
-            self._loader_thread.join(timeout=30)
+        for thread in self._loader_threads:
+            thread.join(timeout=30)
         for worker in self._workers:
             worker.stop()
 
@@ -115,7 +115,7 @@ class Service:
             "mode": "embedded" if self.settings.embedded else "kafka",
             "endpoints": self.endpoints(),
             "ingest": self.stats.as_dict(),
-            "loader_lag": self._loader.lag() if self._loader else None,
+            "loader_lag": self._loader_lag(),
             "workers": {w.name: {"runs": w.runs, "last_error": w.last_error} for w in self._workers},
             "failure": None if self.failure is None else str(self.failure),
         }
@@ -162,17 +162,32 @@ class Service:
         )
 
     def _start_loader(self) -> None:
-        self._loader = KafkaLoader(self.settings, self.client, self.stats)
-        self._loader_thread = threading.Thread(target=self._run_loader, name="loader", daemon=True)
-        self._loader_thread.start()
+        # Each consumer is its own group member with its own ClickHouse client, so inserts for
+        # different partitions run side by side.
+        for number in range(self.settings.loader_consumers):
+            loader = KafkaLoader(self.settings, self.client, self.stats)
+            thread = threading.Thread(target=self._run_loader, args=(loader,), name=f"loader-{number}",
+                                      daemon=True)
+            self._loaders.append(loader)
+            self._loader_threads.append(thread)
+            thread.start()
 
-    def _run_loader(self) -> None:
-        assert self._loader is not None
+    def _run_loader(self, loader: KafkaLoader) -> None:
         try:
-            self._loader.run(self._loader_stop)
+            loader.run(self._loader_stop)
         except BaseException as error:  # noqa: BLE001 - reported, then the process exits non-zero
             log.exception("loader stopped")
             self._fail(error)
+
+    def loader_partitions(self) -> list[set[int]]:
+        """Per consumer of this process, the partitions it holds now."""
+        return [loader.partitions() for loader in self._loaders]
+
+    def _loader_lag(self) -> int | None:
+        if not self._loaders:
+            return None
+        lags = [loader.lag() for loader in self._loaders]
+        return None if any(lag is None for lag in lags) else sum(lag for lag in lags if lag is not None)
 
     def _start_workers(self) -> None:
         for spec in worker_specs():

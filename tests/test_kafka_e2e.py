@@ -172,6 +172,28 @@ def test_message_clickhouse_cannot_parse_is_dead_lettered(
     assert dict(dead.headers)["fleetwatch.origin.offset"] == b"1"
 
 
+def test_two_consumers_in_one_loader_share_the_partitions(settings: Settings, ch: Client,
+                                                          tansu: TansuBroker) -> None:
+    two = kafka_settings(settings, tansu, loader_consumers=2)
+    producer = KafkaProducer(bootstrap_servers=tansu.bootstrap, acks="all")
+    with running_service(two, {LOADER}) as service:
+        for partition in range(3):
+            for batch in range(4):
+                request = sdk_request(10, service=f"p{partition}", attributes={"test.batch": batch})
+                producer.send(two.kafka_topic, request.SerializeToString(), partition=partition)
+        producer.flush()
+        assert wait_for_rows(ch, 120) == 120
+        assert ch.query("SELECT uniqExact(KafkaPartition, KafkaOffset), count() FROM otel_traces").result_rows[0] \
+            == (12, 120)
+        assert service.status()["ingest"]["spans_stored"] == 120  # type: ignore[index]
+        # Both members hold partitions once the group has settled (3 partitions over 2 members).
+        deadline = time.monotonic() + 20
+        while not all(service.loader_partitions()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first, second = service.loader_partitions()
+        assert first and second and not first & second and first | second == {0, 1, 2}
+
+
 def test_burst_of_only_bad_records_halts_the_loader(settings: Settings, ch: Client, tansu: TansuBroker) -> None:
     halting = kafka_settings(settings, tansu)
     producer = KafkaProducer(bootstrap_servers=tansu.bootstrap, acks="all")
