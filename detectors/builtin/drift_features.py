@@ -1,7 +1,7 @@
 """Per-agent behaviour vectors for the drift detector: what an agent did in one window, as
 numbers that do not depend much on how busy it was (shares and per-turn rates, logs of counts),
-including how much of it involved people the agent had never dealt with before (novelty, against
-the principals and recipients its detector baseline already knows).
+including how much of it involved people nobody in the fleet had dealt with before (novelty,
+against the principals and recipients the detector's baseline already knows).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ FEATURES = (
 )
 # Smallest spread assumed per feature, so a very regular agent does not alarm on small steps.
 MIN_STD = {name: (0.15 if name.startswith("share") or name == "error_rate" else 0.5) for name in FEATURES}
+# Novelty is near zero for a settled agent: a smaller floor lets a clear rise register.
+MIN_STD |= {"share_new_principals": 0.1, "share_new_recipients": 0.1}
 
 
 @dataclass(frozen=True)

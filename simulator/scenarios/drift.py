@@ -3,8 +3,9 @@ past - other tools, new recipients, far more tokens, strangers driving it - whil
 work goes on; and the benign look-alike, a change every agent of the fleet makes at once (a new
 tool rolled out, a bigger model context).
 
-The drifted turns are a share of the agent's own activity, measured from the turns it started
-before the drift began, so a busy agent drifts as visibly as an idle one. A drift detector needs
+The drifting agent has a history: at least ``warmup_turns`` ordinary turns before the drift. The
+drifted turns are a share of its own activity, measured from the turns it started before the
+drift began, so a busy agent drifts as visibly as a quieter one. A drift detector needs
 history first: the default suite places these scenarios after ``warmup_s`` and only in runs
 long enough for them (``min_run_s``).
 """
@@ -31,6 +32,7 @@ class DriftParams(Params):
     hours: float = 2.0  # how long the changed behaviour lasts
     share: float = 0.5  # drifted turns as a share of all the agent's turns meanwhile
     magnitude: float = 1.0  # how far each drifted turn is from ordinary (tokens, tool counts)
+    warmup_turns: int = 60  # the drifting agent has done at least this much ordinary work first
 
 
 class _Drift(Scenario[DriftParams]):
@@ -70,7 +72,7 @@ class BehaviouralDrift(_Drift):
     variants = ("tools", "recipients", "tokens", "principals", "mixed")
 
     def play(self, ctx: ScenarioContext, params: DriftParams) -> Process:
-        (agent,) = ctx.pick_agents(1)
+        agent = _settled_agent(ctx, params.warmup_turns)
         ordinary = turn_rate(agent, ctx.now, ctx.world.start_ns)
         per_hour = max(MIN_TURNS_PER_HOUR, ordinary * params.share / (1 - params.share))
         steps = _STEPS[params.variant]
@@ -78,6 +80,18 @@ class BehaviouralDrift(_Drift):
             yield at
             step = steps[index % len(steps)]
             step(ctx, agent, params.magnitude, ctx.rng)
+
+
+def _settled_agent(ctx: ScenarioContext, warmup_turns: int) -> SimAgent:
+    """The least-used agent with an ordinary history of ``warmup_turns`` turns (drift is a
+    change from a known normal; an agent that has barely worked has none), else the busiest."""
+    agents = ctx.world.fleet_agents()
+    settled = [a for a in agents if a.turns_started >= warmup_turns]
+    pool = settled or [max(agents, key=lambda a: a.turns_started)]
+    agent = min(pool, key=lambda a: (ctx.world.incident_load[a.id], ctx.rng.random()))
+    ctx.world.incident_load[agent.id] += 1
+    ctx.involve(agent)
+    return agent
 
 
 def _owner_turn(ctx: ScenarioContext, agent: SimAgent, prompt: str) -> Turn:

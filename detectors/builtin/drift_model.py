@@ -1,0 +1,58 @@
+"""The drift detector's statistics: an agent's window against its own history (robust
+deviations, their size, an isolation forest) and the fleet's shared change.
+
+Every function is deterministic (the forest is seeded) and works on plain numpy arrays in
+``FEATURES`` order: a history is one row per remembered window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import IsolationForest
+
+from detectors.builtin.drift_features import FEATURES, MIN_STD
+
+FLOOR = np.array([MIN_STD[name] for name in FEATURES])
+
+
+def spread(history: np.ndarray) -> np.ndarray:
+    """Robust spread (1.4826 x median absolute deviation, so a standard deviation for normal
+    data), floored: the agent's first windows (everyone new) and rare bursts do not widen it."""
+    mad = np.median(np.abs(history - np.median(history, axis=0)), axis=0)
+    found: np.ndarray = np.maximum(1.4826 * mad, FLOOR)
+    return found
+
+
+def deviations(vector: np.ndarray, history: np.ndarray) -> np.ndarray:
+    """Per feature: how far ``vector`` is from the history's median, in its robust spreads."""
+    found: np.ndarray = (vector - np.median(history, axis=0)) / spread(history)
+    return found
+
+
+def size(deviation: np.ndarray) -> float:
+    """How far a deviation vector is from ordinary: the length of its three largest parts."""
+    return float(np.sqrt(np.sort(deviation ** 2)[-3:].sum()))
+
+
+def fleet_change(devs: list[np.ndarray], min_agents: int) -> np.ndarray:
+    """The median deviation of the agents judged in a window, feature by feature: what the whole
+    fleet did at once is not one agent drifting. Zero for fewer than ``min_agents`` agents."""
+    if len(devs) < min_agents:
+        return np.zeros(len(FEATURES))
+    median: np.ndarray = np.median(np.array(devs), axis=0)
+    return median
+
+
+def isolated(vector: np.ndarray, history: np.ndarray, trees: int) -> bool:
+    """More isolated than every window of the agent's own history (seeded forest).
+
+    The forest sees the history in the agent's own robust spreads, each window repeated with
+    seeded jitter of half a (floored) spread: a feature that never varied still has the spread
+    ``MIN_STD`` assumes, so the forest can split on it."""
+    centre, scale = np.median(history, axis=0), spread(history)
+    scaled = (history - centre) / scale
+    jitter = np.random.default_rng(0).normal(0.0, 0.5, size=(4, *scaled.shape))
+    train = (scaled[None, :, :] + jitter).reshape(-1, scaled.shape[1])
+    forest = IsolationForest(n_estimators=trees, random_state=0).fit(train)
+    now = forest.score_samples(((vector - centre) / scale)[None, :])[0]
+    return bool(now < forest.score_samples(scaled).min())
