@@ -60,8 +60,11 @@ class EmbeddedSink:
         self._inserters = inserters
         # Bounded by the receiver's InflightLimiter (bytes), not by item count.
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        # Batches wait here for a free inserter; one more than there are inserters at most.
-        self._batches: queue.Queue[_Batch | None] = queue.Queue(maxsize=inserters + 1)
+        # At most one batch waits for a free inserter. While it waits, new requests pile up in
+        # ``_queue`` and the next batch takes them all at once: under load batches grow (up to
+        # batch_max_rows), which matters because each insert has a fixed cost of tens of ms in
+        # ClickHouse (planning the flattening view) whatever its size.
+        self._batches: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:

@@ -8,6 +8,7 @@ from fleetwatch.config import Settings
 
 # Record-batch framing on top of our payload; max_request_size must leave room for it.
 _BATCH_OVERHEAD = 64 * 1024
+_FETCH_PER_PARTITION = 8 * 1024 * 1024
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
@@ -37,7 +38,10 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         "auto_offset_reset": "earliest",
         "max_poll_records": 2000,
         "fetch_max_bytes": 32 * 1024 * 1024,
-        "max_partition_fetch_bytes": settings.kafka_max_message_bytes + _BATCH_OVERHEAD,
+        # Large fetches make large inserts: each insert has a fixed cost of tens of ms in
+        # ClickHouse (planning the flattening view), so a few messages per insert waste most of it.
+        "max_partition_fetch_bytes": max(_FETCH_PER_PARTITION,
+                                         settings.kafka_max_message_bytes + _BATCH_OVERHEAD),
         "client_id": "fleetwatch-loader",
     }
     if settings.kafka_fast_rebalance:
