@@ -11,10 +11,10 @@ tool for everyone, a model with a bigger context) is not one agent drifting (dri
 The size of a window's change is the length of its three largest deviations. Drift must
 persist: ``persist_windows`` windows in a row each of size ``z_min`` or more, and a seeded
 IsolationForest fitted on the agent's own history (rebuilt each time, so deterministic) must
-find the newest window more isolated than every history window. Suspect windows (size
-``suspect_z`` or more) are kept out of the history and teach the fleet no new people, so a drift
-never becomes the norm unnoticed; after ``accept_after`` suspect windows in a row the new
-behaviour is learned as normal.
+find the newest window more isolated than all but ``isolation_share`` of the history windows.
+Suspect windows (size ``suspect_z`` or more) are kept out of the history and teach the fleet no
+new people, so a drift never becomes the norm unnoticed; after ``accept_after`` suspect windows
+in a row the new behaviour is learned as normal.
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ class DriftParams(BaseModel):
     min_turns: int = 6
     history: int = 48
     warmup_windows: int = 8
-    z_min: float = 5.0
+    z_min: float = 4.75
     persist_windows: int = 3
     suspect_z: float = 3.0
     accept_after: int = 6
     trees: int = 50
+    isolation_share: float = 0.25  # at most this share of history windows as isolated as the new one
     # With this many agents judged in a window, their median change since their own history is
     # the fleet's change (a model upgrade, a new tool for everyone) and is taken out first.
     fleet_min_agents: int = 5
@@ -123,7 +124,8 @@ class BehaviourDrift(Detector[DriftParams]):
         combined = np.mean(recent, axis=0)
         # Every window of the run must be unusual on its own: one wild window is not a drift.
         drifted = (len(recent) == p.persist_windows and all(size(d) >= p.z_min for d in recent)
-                   and isolated(vector - shared * spread(history), history, p.trees))
+                   and isolated(vector - shared * spread(history), history, p.trees,
+                                p.isolation_share))
         suspect = size(moved) >= p.suspect_z
         self._remember(state, behaviour, suspect=suspect)
         if not drifted:

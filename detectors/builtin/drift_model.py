@@ -43,8 +43,9 @@ def fleet_change(devs: list[np.ndarray], min_agents: int) -> np.ndarray:
     return median
 
 
-def isolated(vector: np.ndarray, history: np.ndarray, trees: int) -> bool:
-    """More isolated than every window of the agent's own history (seeded forest).
+def isolated(vector: np.ndarray, history: np.ndarray, trees: int, share: float) -> bool:
+    """More isolated than all but ``share`` of the agent's own history windows (seeded forest;
+    0 = more isolated than every one, which one odd window in the history would defeat).
 
     The forest sees the history in the agent's own robust spreads, each window repeated with
     seeded jitter of half a (floored) spread: a feature that never varied still has the spread
@@ -55,4 +56,4 @@ def isolated(vector: np.ndarray, history: np.ndarray, trees: int) -> bool:
     train = (scaled[None, :, :] + jitter).reshape(-1, scaled.shape[1])
     forest = IsolationForest(n_estimators=trees, random_state=0).fit(train)
     now = forest.score_samples(((vector - centre) / scale)[None, :])[0]
-    return bool(now < forest.score_samples(scaled).min())
+    return bool(np.mean(forest.score_samples(scaled) <= now) <= share)
