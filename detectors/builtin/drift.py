@@ -42,12 +42,12 @@ class DriftParams(BaseModel):
     min_turns: int = 6
     history: int = 48
     warmup_windows: int = 8
-    z_min: float = 4.75
+    z_min: float = 5.0
     persist_windows: int = 3
     suspect_z: float = 3.0
     accept_after: int = 6
     trees: int = 50
-    isolation_share: float = 0.25  # at most this share of history windows as isolated as the new one
+    isolation_share: float = 0.0  # share of history windows allowed to be as isolated as the new one
     # With this many agents judged in a window, their median change since their own history is
     # the fleet's change (a model upgrade, a new tool for everyone) and is taken out first.
     fleet_min_agents: int = 5
