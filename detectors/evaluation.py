@@ -1,12 +1,13 @@
 """Measure detectors against simulated runs with ground-truth labels (``fleetwatch eval``).
 
-A run's spans go through the ingest path (OTLP request -> ``flatten_request`` ->
-``insert_spans``), the engine drains, and its alerts are matched to the run's incident labels:
-an alert is about an incident when it shares a trace with it, or names one of its agents while
-overlapping its time span. Metrics per family and per detector: incidents, recall, precision,
-false alerts per 1,000 benign agent-hours, and latency (event time from the incident's first span
-to the first alert about it). An alert about a labelled negative (a resisted attack, a benign
-look-alike) is counted apart: it is neither true nor benign background, but it lowers precision.
+A run's spans go through the ingest path (OTLP requests inserted as the receivers insert them,
+ClickHouse flattening them; ``detectors.simulate``), the engine drains, and its alerts are
+matched to the run's incident labels: an alert is about an incident when it shares a trace with
+it, or names one of its agents while overlapping its time span. Metrics per family and per
+detector: incidents, recall, precision, false alerts per 1,000 benign agent-hours, and latency
+(event time from the incident's first span to the first alert about it). An alert about a
+labelled negative (a resisted attack, a benign look-alike) is counted apart: it is neither true
+nor benign background, but it lowers precision.
 """
 
 from __future__ import annotations
