@@ -35,12 +35,16 @@ from detectors.sweep import decided
 log = logging.getLogger(__name__)
 EARLY_CHUNK = 5000  # trace ids per live query (bound the bound parameter)
 
-# The earliest start of some traces, from the Collector's trace-id companion table (sorted by
-# TraceId, so this reads a few granules); Start is whole seconds, rounded down.
+# When each trace started, from the Collector's trace-id companion table (sorted by TraceId, so
+# this reads a few granules); Start is whole seconds, rounded down.
 _TRACE_START_SQL = """
-SELECT toUnixTimestamp64Nano(toDateTime64(min(Start), 9)) FROM otel_traces_trace_id_ts
+SELECT TraceId, toUnixTimestamp64Nano(toDateTime64(min(Start), 9)) FROM otel_traces_trace_id_ts
 WHERE TraceId IN {traces:Array(String)} AND Start >= toDateTime(intDiv({lower:Int64}, 1000000000))
+GROUP BY TraceId
 """
+# Traces that started this long before the newest span are read apart, so that a few long ones
+# do not make every query of the tick read minutes of spans.
+RECENT_NS = 60 * 1_000_000_000
 
 
 def allows_early(detector: Detector[Any]) -> bool:
@@ -82,8 +86,7 @@ class LiveLane:
         findings: list[Finding] = []
         suspects: dict[str, set[str]] = {d.name: set() for d in self.detectors if d.early_by_agent}
         cache: QueryCache = {}
-        for traces in chunks(item.traces, EARLY_CHUNK):
-            read_from = self._trace_start(traces, end - max(d.window_ns for d in self.detectors))
+        for traces, read_from in self._parts(item.traces, end):
             for detector in self.detectors:
                 ctx = self._context(detector, item.tenant, end, directory, cache,
                                     traces=traces, read_from_ns=read_from)
@@ -116,10 +119,22 @@ class LiveLane:
         return EvalContext(self.client, window, self.policy, baseline, cache=cache,
                            directory=directory, **part)
 
-    def _trace_start(self, traces: list[str], lower: int) -> int | None:
-        rows = self.client.query(_TRACE_START_SQL, parameters={"traces": traces, "lower": lower}).result_rows
-        start = int(rows[0][0]) if rows and rows[0][0] is not None else 0
-        return start if start > lower else None
+    def _parts(self, traces: list[str], end: int) -> list[tuple[list[str], int | None]]:
+        """The traces in chunks, recent ones apart from older ones, each chunk with the earliest
+        start among its traces (None: unknown, read the whole window)."""
+        lower = end - max(d.window_ns for d in self.detectors)
+        starts: dict[str, int] = {}
+        for some in chunks(traces, EARLY_CHUNK):
+            rows = self.client.query(_TRACE_START_SQL, parameters={"traces": some, "lower": lower})
+            starts.update((str(t), int(s)) for t, s in rows.result_rows)
+        recent = [t for t in traces if starts.get(t, 0) >= end - RECENT_NS]
+        older = [t for t in traces if starts.get(t, 0) < end - RECENT_NS]
+        parts: list[tuple[list[str], int | None]] = []
+        for group in (recent, older):
+            for some in chunks(group, EARLY_CHUNK):
+                earliest = min(starts.get(t, 0) for t in some)
+                parts.append((some, earliest if earliest > lower else None))
+        return parts
 
     @staticmethod
     def _decided(detector: Detector[Any], ctx: EvalContext) -> list[Finding]:

@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     )
     # --- detector engine, live lane by agent (detectors/early.py; issue 4 latency) ---
     detector_live_max_agents: int = Field(
-        default=64, ge=1,
+        default=16, ge=1,
         description="More agents than this to re-judge live for one detector in one tick: "
         "that detector waits for its full window this tick.",
     )

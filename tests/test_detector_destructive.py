@@ -92,9 +92,10 @@ def test_turn_cut_by_window_end_is_not_judged(ch: Client) -> None:
     assert judge(ch, FalseCompletion.from_policy(Policy()), 0, 10.05) == []
 
 
-def live_judge(ch: Client, detector: FalseCompletion, traces: list[str]) -> list[tuple[Any, Any]]:
+def live_judge(ch: Client, detector: FalseCompletion, traces: list[str],
+               end: float = 300) -> list[tuple[Any, Any]]:
     """The detector as the live lane runs it: the window restricted to some traces."""
-    window = Window("default", ORIGIN_NS, ORIGIN_NS + 300 * 1_000_000_000)
+    window = Window("default", ORIGIN_NS, ORIGIN_NS + int(end * 1_000_000_000))
     ctx = EvalContext(ch, window, detector.policy, ScratchBaseline(BaselineStore(ch), "default", detector.name),
                       traces=traces)
     decided = [(c, detector.decide(c)) for c in detector.candidates(ctx)]
@@ -119,3 +120,16 @@ def test_live_claims_hold_back_absences(ch: Client) -> None:
     live = live_judge(ch, detector, [turn, failed])
     # Live, only the failed call (in the claiming turn itself) speaks; the absence waits.
     assert [c.evidence[0].trace_id for c, _ in live] == [failed]
+
+
+def test_live_claim_in_view_has_ended(ch: Client) -> None:
+    f = make_fleet()
+    failed = f.instruction("ash", OWNER, 30, fleet__claim="completed")
+    f.tool("ash", "file.write", 30.01, failed, error=True, fleet__action__target="file:b")
+    f.insert(ch)
+    detector = FalseCompletion.from_policy(Policy())
+    assert isinstance(detector, FalseCompletion)
+    # The live window ends at the newest span's start, inside the root span (0.1 s long): a
+    # full window ending there would wait; live, the exported root has ended.
+    assert judge(ch, detector, 0, 30.02) == []
+    assert [c.evidence[0].trace_id for c, _ in live_judge(ch, detector, [failed], end=30.02)] == [failed]

@@ -115,17 +115,22 @@ def test_changed_traces_are_read_from_their_start(settings: Settings, ch: Client
     fleet.insert(ch)
     TraceStarts.seen = []
     engine = engine_with(settings, ch, TraceStarts)
-    engine.run_once()
-    trace = failing_trace(fleet, "ash", 395, 2)
-    fleet.tool("ash", "shell", 401, trace)  # the trace goes on past its first spans
+    long_turn = failing_trace(fleet, "flux", 200, 1)  # started minutes ago, goes on now
     fleet.insert(ch)
     engine.run_once()
-    bounds = TraceStarts.seen[-1]
-    assert bounds["fresh_traces"] == [trace]
+    TraceStarts.seen = []
+    trace = failing_trace(fleet, "ash", 395, 2)
+    fleet.tool("ash", "shell", 401, trace)  # the trace goes on past its first spans
+    fleet.tool("flux", "shell", 401, long_turn)
+    fleet.insert(ch)
+    engine.run_once()
+    # The recent trace is read apart from the long one, from its first second on.
+    recent, older = TraceStarts.seen
+    assert recent["fresh_traces"] == [trace] and older["fresh_traces"] == [long_turn]
     begins = fleet.origin_ns + 395 * SECOND_NS
-    # From the trace's first second on, not the window's ten minutes.
-    assert begins - SECOND_NS < bounds["start_ns"] <= begins
-    assert bounds["end_ns"] - bounds["start_ns"] < 10 * SECOND_NS
+    assert begins - SECOND_NS < recent["start_ns"] <= begins
+    assert recent["end_ns"] - recent["start_ns"] < 10 * SECOND_NS
+    assert older["start_ns"] <= fleet.origin_ns + 200 * SECOND_NS
 
 
 def test_directory_learns_from_new_rows(settings: Settings, ch: Client) -> None:

@@ -43,7 +43,11 @@ class FalseCompletion(Detector[FalseCompletionParams]):
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         # Only finished turns: a turn cut by the window's end would look like missing actions.
-        claims = ctx.frame(CLAIMS_SQL).filter(pl.col("ts") + pl.col("duration") <= ctx.window.end_ns)
+        # Live, the window ends at the newest span's start, but a root span in view has ended
+        # (spans are exported when they end): every claim in view is finished.
+        claims = ctx.frame(CLAIMS_SQL)
+        if not ctx.live:
+            claims = claims.filter(pl.col("ts") + pl.col("duration") <= ctx.window.end_ns)
         if claims.is_empty():
             return []
         seen = ClaimEvidence(ctx.frame(ACTS_SQL), ctx.frame(SENDS_SQL))
