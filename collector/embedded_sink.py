@@ -3,8 +3,8 @@
 Same promise as the Kafka path: a client's export is answered only after its spans are written.
 One thread batches requests by rows and delay, so many small exports become few inserts; inserter
 threads (each with its own client) insert earlier batches meanwhile. ClickHouse parses and flattens
-the spans (collector/envelope.py) on its own threads, off the GIL, so two inserts in flight use
-both cores of a small machine.
+the spans (collector/envelope.py). A ClickHouse server runs several inserts side by side; chDB runs
+one query at a time per process, so there a second inserter only keeps the next batch ready.
 """
 
 from __future__ import annotations

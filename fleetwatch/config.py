@@ -85,12 +85,13 @@ class Settings(BaseSettings):
     )
     embedded_inserters: int = Field(
         default=2, ge=1, le=16,
-        description="Embedded path: inserts in flight at once (ClickHouse parses each on its own thread).",
+        description="Embedded path: inserts in flight at once. A ClickHouse server runs them side by side; "
+        "chDB runs one query at a time, so there a second one only keeps the next batch ready.",
     )
     loader_consumers: int = Field(
         default=1, ge=1, le=64,
         description="Kafka consumer-group members in one `fleetwatch ingest` process, each inserting on "
-        "its own thread (raise it on a multi-core host; members beyond the partition count sit idle).",
+        "its own thread: for a ClickHouse server on a multi-core host (chDB runs one query at a time).",
     )
     dlq_max_ratio: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Halt when more than this share of a batch is bad."
