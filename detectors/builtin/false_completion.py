@@ -36,10 +36,12 @@ class FalseCompletion(Detector[FalseCompletionParams]):
     default_window_seconds = 900
     default_slide_seconds = 5
     default_threshold = 0.7
-    # A failed call is the claiming turn's; sightings by others only add. The absences - a
-    # subject nothing acted on (its spans may arrive after the claim's), a process whose stop is
-    # not in view - could be wrong on the changed traces alone: held back live.
-    early_by_trace = True
+    # Not live: a turn's spans can arrive over several inserts, and a later one (the retry that
+    # succeeded, the turn's own act on its subject) takes a contradiction back. In the bench,
+    # live evaluation on partial turns raised alerts the full window did not. If run live
+    # anyway (ctx.live), the absences - an untouched subject, a process whose stop is not in
+    # view - are held back.
+    early_by_trace = False
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         # Only finished turns: a turn cut by the window's end would look like missing actions.
