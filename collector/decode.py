@@ -43,6 +43,10 @@ def decode_protobuf(body: bytes) -> ExportTraceServiceRequest:
         raise MalformedRequest(f"invalid protobuf ExportTraceServiceRequest: {error}") from error
 
 
+def span_count(request: ExportTraceServiceRequest) -> int:
+    return sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
+
+
 def drop_unknown_fields(request: ExportTraceServiceRequest) -> bool:
     """Drop fields OTLP does not define; True when the request had any at its top level.
 

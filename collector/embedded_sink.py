@@ -35,8 +35,14 @@ _INSERT_ATTEMPTS = 3
 @dataclass
 class _Batch:
     items: list[_Pending]
-    envelopes: list[bytes]
-    spans: int
+
+    @property
+    def envelopes(self) -> list[bytes]:
+        return [item.envelope for item in self.items]
+
+    @property
+    def spans(self) -> int:
+        return sum(item.spans for item in self.items)
 
 
 @dataclass
@@ -93,8 +99,7 @@ class EmbeddedSink:
         while not stopping:
             items, stopping = self._collect()
             if items:
-                envelopes = [item.envelope for item in items]
-                self._batches.put(_Batch(items, envelopes, sum(item.spans for item in items)))
+                self._batches.put(_Batch(items))
         for _ in range(self._inserters):
             self._batches.put(None)
 
@@ -148,9 +153,7 @@ class EmbeddedSink:
         for index in sorted(bad):
             item = batch.items[index]
             item.loop.call_soon_threadsafe(_settle, item.done, _UNPARSABLE)
-        kept = [item for index, item in enumerate(batch.items) if index not in bad]
-        batch.items, batch.envelopes = kept, [item.envelope for item in kept]
-        batch.spans = sum(item.spans for item in kept)
+        batch.items = [item for index, item in enumerate(batch.items) if index not in bad]
         log.warning("refused %d request(s) that ClickHouse cannot parse", len(bad))
         return bool(bad)
 

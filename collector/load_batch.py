@@ -8,22 +8,39 @@ from dataclasses import dataclass, field, replace
 from kafka.structs import TopicPartition
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.decode import decode_json, decode_protobuf, drop_unknown_fields
+from collector.decode import decode_json, decode_protobuf, drop_unknown_fields, span_count
 from collector.dlq import PoisonMessage
 from collector.envelope import Provenance, envelope
 from collector.errors import MalformedRequest
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """A decoded message: its envelope, where it came from, and how many spans it holds."""
+
+    envelope: bytes
+    source: PoisonMessage  # error still empty: what it becomes if ClickHouse refuses it
+    spans: int
+
+
 @dataclass
 class LoadBatch:
-    envelopes: list[bytes] = field(default_factory=list)
-    rows: int = 0  # spans in the envelopes
-    # Per envelope: the message it came from and its span count (to set it apart if need be).
-    sources: list[tuple[PoisonMessage, int]] = field(default_factory=list)
+    loaded: list[_Loaded] = field(default_factory=list)
     # partition -> (first offset, last offset) seen in this batch, bad messages included
     ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
     poison: list[PoisonMessage] = field(default_factory=list)
-    good: int = 0
+
+    @property
+    def envelopes(self) -> list[bytes]:
+        return [item.envelope for item in self.loaded]
+
+    @property
+    def rows(self) -> int:
+        return sum(item.spans for item in self.loaded)
+
+    @property
+    def good(self) -> int:
+        return len(self.loaded)
 
     def set_apart(self, indexes: set[int], reason: str) -> list[PoisonMessage]:
         """Remove these envelopes (ClickHouse cannot parse them) and return them as poison.
@@ -31,12 +48,8 @@ class LoadBatch:
         The offset ranges, and so the dedup token, stay: a retry after a crash rebuilds the
         same batch and sets the same messages apart.
         """
-        poison = [replace(self.sources[i][0], error=reason) for i in sorted(indexes)]
-        keep = [i for i in range(len(self.envelopes)) if i not in indexes]
-        self.envelopes = [self.envelopes[i] for i in keep]
-        self.sources = [self.sources[i] for i in keep]
-        self.rows = sum(spans for _, spans in self.sources)
-        self.good -= len(poison)
+        poison = [replace(self.loaded[i].source, error=reason) for i in sorted(indexes)]
+        self.loaded = [item for i, item in enumerate(self.loaded) if i not in indexes]
         self.poison += poison
         return poison
 
@@ -81,8 +94,8 @@ def _add(batch: LoadBatch, tp: TopicPartition, message: object, topic_id: str) -
     # otlp_proto is stored as it came unless it brought fields of its own; otlp_json is re-encoded.
     changed = drop_unknown_fields(request) or value[:1] == b"{"
     encoded = request.SerializeToString() if changed else value
-    batch.envelopes.append(envelope(encoded, provenance=Provenance(tp.topic, tp.partition, offset, topic_id)))
-    spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-    batch.sources.append((PoisonMessage(tp.topic, tp.partition, offset, value, ""), spans))
-    batch.rows += spans
-    batch.good += 1
+    batch.loaded.append(_Loaded(
+        envelope(encoded, provenance=Provenance(tp.topic, tp.partition, offset, topic_id)),
+        PoisonMessage(tp.topic, tp.partition, offset, value, ""),
+        span_count(request),
+    ))

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from clickhouse_connect.driver.client import Client
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from collector.decode import span_count
 from collector.envelope import INGEST_TABLE, block, envelope, format_settings
 from collector.flatten import row_count
 from collector.spans_table import SPAN_COLUMNS, SPANS_TABLE, SpanColumns
@@ -44,7 +45,7 @@ def insert_requests(client: Client, requests: Iterable[ExportTraceServiceRequest
     for request in requests:
         message = request if isinstance(request, ExportTraceServiceRequest) else (
             ExportTraceServiceRequest.FromString(request))
-        spans += sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
+        spans += span_count(message)
         encoded = request if isinstance(request, bytes) else request.SerializeToString()
         envelopes.append(envelope(encoded, tenant))
     return insert_envelopes(client, envelopes, spans, dedup_token)
