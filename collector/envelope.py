@@ -69,7 +69,7 @@ def format_settings(client: Client) -> dict[str, object]:
     """
     schema: dict[str, object] = (
         {"format_schema_source": "file", "format_schema": str(_schema_file())} if _in_process(client)
-        else {"format_schema_source": "string", "format_schema": _schema_file().read_text(encoding="utf-8")})
+        else {"format_schema_source": "string", "format_schema": _schema_text()})
     return {
         **schema,
         "format_schema_message_name": _MESSAGE,
@@ -82,6 +82,11 @@ def format_settings(client: Client) -> dict[str, object]:
 @cache
 def _schema_file() -> Path:
     return Path(str(resources.files("collector") / "schema" / "otlp_ingest.proto"))
+
+
+@cache
+def _schema_text() -> str:
+    return _schema_file().read_text(encoding="utf-8")
 
 
 def _in_process(client: Client) -> bool:
