@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from clickhouse_connect.driver.client import Client
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -131,6 +132,16 @@ def test_large_request_is_split_under_message_limit(settings: Settings, ch: Clie
         assert offsets >= 5
 
 
+def first_dead_letter(settings: Settings, tansu: TansuBroker) -> ConsumerRecord:
+    consumer = KafkaConsumer(
+        settings.kafka_dlq_topic, bootstrap_servers=tansu.bootstrap,
+        auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=15_000,
+    )
+    dead: ConsumerRecord = next(iter(consumer))
+    consumer.close()
+    return dead
+
+
 def test_poison_messages_go_to_dead_letter_topic(kafka_service: Service, ch: Client, tansu: TansuBroker) -> None:
     producer = KafkaProducer(bootstrap_servers=tansu.bootstrap, acks="all")
     topic = kafka_service.settings.kafka_topic
@@ -138,12 +149,7 @@ def test_poison_messages_go_to_dead_letter_topic(kafka_service: Service, ch: Cli
     producer.send(topic, sdk_request(5, service="after-poison").SerializeToString(), partition=0)
     producer.flush()
     assert wait_for_rows(ch, 5) == 5
-    consumer = KafkaConsumer(
-        kafka_service.settings.kafka_dlq_topic, bootstrap_servers=tansu.bootstrap,
-        auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=15_000,
-    )
-    dead = next(iter(consumer))
-    consumer.close()
+    dead = first_dead_letter(kafka_service.settings, tansu)
     headers = dict(dead.headers)
     assert dead.value == b"\xff\xfe definitely not protobuf"
     assert headers["fleetwatch.origin.topic"] == topic.encode()
@@ -162,12 +168,7 @@ def test_message_clickhouse_cannot_parse_is_dead_lettered(
     producer.send(topic, sdk_request(5, service="after").SerializeToString(), partition=1)
     producer.flush()
     assert wait_for_rows(ch, 8) == 8
-    consumer = KafkaConsumer(
-        kafka_service.settings.kafka_dlq_topic, bootstrap_servers=tansu.bootstrap,
-        auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=15_000,
-    )
-    dead = next(iter(consumer))
-    consumer.close()
+    dead = first_dead_letter(kafka_service.settings, tansu)
     assert dead.value == wire_type_mismatch_request()
     assert dict(dead.headers)["fleetwatch.origin.offset"] == b"1"
 
