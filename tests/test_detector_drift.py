@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from detectors.builtin.drift import BehaviourDrift
+from detectors.builtin.drift_features import FEATURES, Known, behaviour_vectors, recipients_of
+from detectors.builtin.drift_model import fleet_change
+from detectors.fleet import AgentInfo, FleetDirectory
 from detectors.policy import Policy
 from detectors.state import BaselineStore
 from detectors.testing import SyntheticFleet, judge
@@ -110,3 +115,35 @@ def test_a_change_every_agent_makes_at_once_is_not_drift(ch: Client) -> None:
     ch.command("TRUNCATE TABLE detector_baselines")
     fleet(["a0"], random.Random(4)).insert(ch)
     assert "drift:a0" in {key for keys in run(ch, 14) for key in keys}  # one agent alone: drift
+
+
+def test_tools_new_to_the_fleet_count_once_warmed_up_and_sparse_sends_name_their_destination() -> None:
+    frame = pl.DataFrame
+    turns = frame({"agent": ["ash"] * 6, "principal": [OWNER] * 6})
+    tools = frame({"agent": ["ash"] * 4, "tool": ["file.read", "file.read", "rm", "bash"],
+                   "kind": ["read", "read", "delete", "execute"], "failed": [False, False, True, False]})
+    chats = frame({"agent": ["ash"], "input_tokens": [900], "output_tokens": [90], "failed": [False]})
+    sends = frame({"agent": ["ash", "ash"], "recipients": [[], ["discord:3001"]],
+                   "destination": ["lead@outside.example.net", "discord"]})
+    directory = FleetDirectory(
+        {"ash": AgentInfo("ash", "ash", frozenset({OWNER}), principal="discord:2001")})
+
+    def vector(tools_known: set[str] | None) -> dict[str, float]:
+        found = behaviour_vectors(turns, tools, chats, sends, directory, 6,
+                                  lambda agent: Known(set(), set(), tools_known))
+        return dict(zip(FEATURES, found["ash"].vector, strict=True))
+
+    assert vector({"file.read"})["share_new_tools"] == 0.5  # rm and bash: new to the fleet
+    assert vector(None)["share_new_tools"] == 0.0  # still warming up: not judged as new
+    assert vector({"file.read"})["error_rate"] == 1 / 5
+    assert recipients_of(sends) == {"lead@outside.example.net", "discord:3001"}
+
+
+def test_the_fleet_change_scatters_with_how_far_each_agent_moved() -> None:
+    calm = [np.zeros(len(FEATURES)) for _ in range(6)]
+    median, scatter = fleet_change([*calm[:5], np.full(len(FEATURES), 8.0)], 5)
+    assert np.all(median == 0) and np.all(scatter == 1)  # one agent moved: its own change
+    moved = [np.full(len(FEATURES), float(step)) for step in (2, 4, 6, 8, 10, 12)]
+    median, scatter = fleet_change(moved, 5)
+    assert np.all(median == 7) and np.all(scatter > 2)  # everyone moved, by more or less
+    assert np.all(fleet_change(moved[:4], 5)[1] == 1)  # too few agents to tell

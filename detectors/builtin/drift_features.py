@@ -18,12 +18,15 @@ KINDS = ("read", "write", "execute", "send", "delete")
 FEATURES = (
     "log_turns", *(f"share_{k}" for k in KINDS), "tools_per_turn", "log_tokens_per_chat",
     "error_rate", "recipients_per_turn", "principals_per_turn", "share_non_owner", "sends_per_turn",
-    "share_new_principals", "share_new_recipients",
+    "share_new_principals", "share_new_recipients", "share_new_tools",
 )
 # Smallest spread assumed per feature, so a very regular agent does not alarm on small steps.
-MIN_STD = {name: (0.15 if name.startswith("share") or name == "error_rate" else 0.5) for name in FEATURES}
-# Novelty is near zero for a settled agent: a smaller floor lets a clear rise register.
-MIN_STD |= {"share_new_principals": 0.1, "share_new_recipients": 0.1}
+MIN_STD = {name: (0.15 if name.startswith("share") else 0.5) for name in FEATURES}
+# Novelty is near zero for a settled agent: a smaller floor lets a clear rise register. An
+# agent's error rate is a few percent and varies by about 0.01-0.02 from hour to hour (binomial
+# noise at tens of calls an hour): a floor of 0.15 hid a tenth of its calls failing.
+MIN_STD |= {"share_new_principals": 0.1, "share_new_recipients": 0.1, "share_new_tools": 0.1,
+            "error_rate": 0.03}
 
 
 @dataclass(frozen=True)
@@ -31,14 +34,28 @@ class Behaviour:
     vector: list[float]  # in FEATURES order
     principals: frozenset[str]  # who instructed the agent in the window
     recipients: frozenset[str]  # whom it sent messages to
+    tools: frozenset[str]  # the tools it called
 
 
-Known = Callable[[str], tuple[set[str], set[str]]]  # agent -> (principals, recipients) known
+@dataclass(frozen=True)
+class Known:
+    """Whom the fleet has dealt with, and which tools it has used, in ordinary windows."""
+
+    principals: set[str]
+    recipients: set[str]
+    tools: set[str] | None  # None while the agent is warming up: every tool would be new
+
+
+def recipients_of(sends: pl.DataFrame) -> set[str]:
+    """Everyone the sends went to; a send without the recipients attribute (sparse
+    instrumentation) still names its destination."""
+    return {r for listed, destination in sends.select("recipients", "destination").rows()
+            for r in (listed or ([destination] if destination else []))}
 
 
 def behaviour_vectors(
     turns: pl.DataFrame, tools: pl.DataFrame, chats: pl.DataFrame, sends: pl.DataFrame,
-    directory: FleetDirectory, min_turns: int, known: Known,
+    directory: FleetDirectory, min_turns: int, known: Callable[[str], Known],
 ) -> dict[str, Behaviour]:
     """agent -> its behaviour in the window, for agents with at least ``min_turns`` turns."""
     vectors: dict[str, Behaviour] = {}
@@ -59,8 +76,9 @@ def behaviour_vectors(
         tokens = float(talk["input_tokens"].cast(pl.Float64).sum())
         tokens += float(talk["output_tokens"].cast(pl.Float64).sum())
         failures = int(acts["failed"].sum()) + int(talk["failed"].sum())
-        recipients = {r for row in out["recipients"].to_list() for r in row}
-        known_principals, known_recipients = known(agent)
+        recipients = recipients_of(out)
+        used = acts["tool"].to_list()
+        seen = known(agent)
         vector = [
             math.log1p(n_turns), *(share.get(k, 0.0) for k in KINDS), acts.height / n_turns,
             math.log1p(tokens / max(1, talk.height)), failures / max(1, acts.height + talk.height),
@@ -70,8 +88,12 @@ def behaviour_vectors(
             math.log((1 + len(set(principals))) / (1 + n_turns)),
             sum(1 for p in principals if owners and p not in owners) / n_turns,
             out.height / n_turns,
-            sum(1 for p in principals if p not in known_principals and p not in peers) / n_turns,
-            len(recipients - known_recipients - peers) / max(1, len(recipients)),
+            sum(1 for p in principals if p not in seen.principals and p not in peers) / n_turns,
+            len(recipients - seen.recipients - peers) / max(1, len(recipients)),
+            # Tools nobody in the fleet used in an ordinary window (renamed or foreign tools); a
+            # tool rolled out to everyone at once is the fleet's change, which the model takes out.
+            sum(1 for t in used if t not in seen.tools) / max(1, len(used)) if seen.tools is not None
+            else 0.0,
         ]
-        vectors[agent] = Behaviour(vector, frozenset(principals), frozenset(recipients))
+        vectors[agent] = Behaviour(vector, frozenset(principals), frozenset(recipients), frozenset(used))
     return vectors
