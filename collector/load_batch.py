@@ -42,6 +42,14 @@ class LoadBatch:
     def good(self) -> int:
         return len(self.loaded)
 
+    def extend(self, later: LoadBatch) -> None:
+        """Append a later poll's batch (its offsets follow this one's on every partition)."""
+        self.loaded += later.loaded
+        self.poison += later.poison
+        for tp, (lo, hi) in later.ranges.items():
+            first, _ = self.ranges.get(tp, (lo, hi))
+            self.ranges[tp] = (min(first, lo), hi)
+
     def set_apart(self, indexes: set[int], reason: str) -> list[PoisonMessage]:
         """Remove these envelopes (ClickHouse cannot parse them) and return them as poison.
 

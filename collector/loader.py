@@ -91,12 +91,9 @@ class KafkaLoader:
     # -- one poll ---------------------------------------------------------------------------
     def step(self, timeout_ms: int = 500) -> int:
         """Poll once and load what came; returns the number of rows stored."""
-        consumer = self._require_consumer()
-        records = self._reconcile(consumer.poll(timeout_ms=timeout_ms))
-        if not records:
+        batch = self._next_batch(timeout_ms)
+        if batch is None:
             return 0
-        self._revoked = False
-        batch = build_batch(records, {self._settings.kafka_topic: self._topic_id()})
         assert self._dead_letters is not None
         self._dead_letters.observe(batch.good, len(batch.poison))
         self._dead_letters.route(batch.poison)
@@ -109,6 +106,39 @@ class KafkaLoader:
             time.sleep(self._failpoint_commit_delay)
         self._commit(batch)
         return batch.rows
+
+    def _next_batch(self, timeout_ms: int) -> LoadBatch | None:
+        """What one poll returns, then more while more is already arriving.
+
+        Each insert has a fixed cost (tens of ms to plan the flattening view), and one poll
+        returns only what the fetcher holds (a few MiB), so the loader keeps polling until
+        ``batch_max_rows`` spans, ``batch_max_delay_ms``, or a poll that brings nothing. On a quiet
+        topic that last poll adds up to ``batch_max_delay_ms`` to the time to queryable.
+        """
+        consumer = self._require_consumer()
+        records = self._reconcile(consumer.poll(timeout_ms=timeout_ms))
+        if not records:
+            return None
+        self._revoked = False
+        batch = self._build(records)
+        deadline = time.monotonic() + self._settings.batch_max_delay_ms / 1000
+        while batch.rows < self._settings.batch_max_rows:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                break
+            more = self._reconcile(consumer.poll(timeout_ms=left_ms))
+            if self._revoked:
+                # Nothing of it is stored or committed: the partitions' next owners (perhaps
+                # this consumer again) re-read it from the committed offsets.
+                log.info("rebalance while filling a batch: dropped %s unstored", batch.dedup_token())
+                return None
+            if not more:
+                break
+            batch.extend(self._build(more))
+        return batch
+
+    def _build(self, records: Records) -> LoadBatch:
+        return build_batch(records, {self._settings.kafka_topic: self._topic_id()})
 
     def _store(self, batch: LoadBatch) -> None:
         delay = 0.2

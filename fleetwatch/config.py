@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     # --- loader / batching ---------------------------------------------------------------
     batch_max_rows: int = Field(default=50_000, ge=1, description="Rows per ClickHouse insert, at most.")
     batch_max_delay_ms: int = Field(
-        default=200, ge=1, description="Embedded path: how long a batch waits to fill before its insert."
+        default=200, ge=1, description="How long a batch waits to fill before its insert (embedded path), "
+        "or how long the Kafka loader keeps polling for more while messages keep arriving."
     )
     embedded_inserters: int = Field(
         default=2, ge=1, le=16,
