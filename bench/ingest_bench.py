@@ -135,6 +135,7 @@ class FleetwatchTarget(Target):
                 ["receive", "--http-port", str(self.http_port), "--grpc-port", str(free_port()),
                  "--admin-port", str(self.admin_port)], env, workdir)
             _wait_healthy(self.loader_admin)
+            _wait_assigned(self.loader_admin, partitions=4)
         else:
             self.loader_admin = self.admin_port
             serve = ["serve", "--http-port", str(self.http_port), "--grpc-port", str(free_port()),
@@ -187,6 +188,21 @@ def _spawn(args: list[str], env: dict[str, str], workdir: Path) -> subprocess.Po
 
 def _wait_healthy(port: int) -> None:
     _wait_http(f"http://127.0.0.1:{port}/healthz", timeout=120)
+
+
+def _wait_assigned(port: int, partitions: int, timeout: float = 120) -> None:
+    """A steady-state loader holds its partitions: its consumer-group join is not measured."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        status = httpx.get(f"http://127.0.0.1:{port}/status", timeout=5).json()
+        if len(status.get("loader_partitions") or []) >= partitions:
+            print(f"loader holds {partitions} partitions after {time.monotonic() - started:.1f} s", file=sys.stderr)
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"the loader holds no partitions after {timeout}s")
 
 
 def _wait_http(url: str, timeout: float) -> None:

@@ -116,6 +116,7 @@ class Service:
             "endpoints": self.endpoints(),
             "ingest": self.stats.as_dict(),
             "loader_lag": self._loader_lag(),
+            "loader_partitions": sorted(p for held in self.loader_partitions() for p in held),
             "workers": {w.name: {"runs": w.runs, "last_error": w.last_error} for w in self._workers},
             "failure": None if self.failure is None else str(self.failure),
         }
