@@ -100,6 +100,7 @@ class KafkaLoader:
         try:
             self._store(batch)
         except BatchAbandoned:
+            self._rewind(batch)
             log.info("rebalance during retry: abandoned batch %s", batch.dedup_token())
             return 0
         if self._failpoint_commit_delay:
@@ -128,9 +129,12 @@ class KafkaLoader:
                 break
             more = self._reconcile(consumer.poll(timeout_ms=left_ms))
             if self._revoked:
-                # Nothing of it is stored or committed: the partitions' next owners (perhaps
-                # this consumer again) re-read it from the committed offsets.
-                log.info("rebalance while filling a batch: dropped %s unstored", batch.dedup_token())
+                # Nothing of it is stored or committed. Partitions that went elsewhere are re-read
+                # by their new owners from the committed offsets; those this consumer kept are
+                # rewound (kafka-python keeps a retained partition's position).
+                batch.extend(self._build(more))
+                self._rewind(batch)
+                log.info("rebalance while filling a batch: left %s unstored", batch.dedup_token())
                 return None
             if not more:
                 break
@@ -176,6 +180,14 @@ class KafkaLoader:
             if self._revoked or not set(held) <= consumer.assignment():
                 raise BatchAbandoned()
         consumer.resume(*consumer.assignment())
+
+    def _rewind(self, batch: LoadBatch) -> None:
+        """Read an unstored batch again on the partitions this consumer still holds."""
+        consumer = self._require_consumer()
+        held = consumer.assignment()
+        for tp, (first, _) in batch.ranges.items():
+            if tp in held:
+                consumer.seek(tp, first)
 
     def _commit(self, batch: LoadBatch) -> None:
         self._commit_offsets({tp: OffsetAndMetadata(hi + 1, "", -1) for tp, (_, hi) in batch.ranges.items()})

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from types import SimpleNamespace
 
 import pytest
 from clickhouse_connect.driver.client import Client
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
 import collector.loader as loader_module
+from collector.kafka_config import consumer_config
 from collector.load_batch import build_batch
 from collector.loader import KafkaLoader
 from collector.stats import IngestStats
@@ -74,3 +77,54 @@ def test_waiting_messages_are_loaded_in_one_insert(settings: Settings, ch: Clien
     assert inserts == [MESSAGES * 2000]
     assert ch.query("SELECT count(), uniqExact(KafkaPartition, KafkaOffset) FROM otel_traces").result_rows[0] \
         == (MESSAGES * 2000, MESSAGES)
+
+
+@pytest.mark.kafka
+def test_rebalance_while_filling_loses_nothing(settings: Settings, ch: Client, tansu: TansuBroker) -> None:
+    """A member joins while the loader is filling a batch; it then leaves without committing.
+
+    The loader drops its unstored batch. On the partitions it keeps, kafka-python keeps its read
+    position past that batch, so the loader must rewind them or those spans are never stored.
+    """
+    config = kafka_settings(settings, tansu, batch_max_delay_ms=20_000, batch_max_rows=1_000_000)
+    loader = KafkaLoader(config, lambda: connect(config), IngestStats())
+    loader.open()
+    producer = KafkaProducer(bootstrap_servers=tansu.bootstrap, acks="all")
+    sent, stop = [0], threading.Event()
+
+    def trickle() -> None:  # keeps every fill poll non-empty, so the fill is still going on
+        while not stop.is_set():
+            producer.send(config.kafka_topic, sdk_request(5, service="trickle").SerializeToString(),
+                          partition=sent[0] % 3)
+            sent[0] += 1
+            time.sleep(0.05)
+
+    def visitor() -> None:  # joins the group, reads, commits nothing, leaves
+        member = KafkaConsumer(**consumer_config(config))
+        member.subscribe([config.kafka_topic])
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            member.poll(timeout_ms=200)
+        member.close(autocommit=False)
+
+    try:
+        while not loader.settled():
+            loader.step(timeout_ms=200)
+        producing = threading.Thread(target=trickle, daemon=True)
+        producing.start()
+        time.sleep(1)
+        joining = threading.Thread(target=visitor, daemon=True)
+        joining.start()
+        loader.step(timeout_ms=5000)  # fills until the rebalance, then leaves the batch unstored
+        stop.set()
+        producing.join()
+        producer.flush()
+        joining.join()
+        deadline = time.monotonic() + 60
+        while loader.stats.as_dict()["spans_stored"] < sent[0] * 5 and time.monotonic() < deadline:
+            loader.step(timeout_ms=500)
+    finally:
+        loader.close()
+    assert loader.stats.as_dict()["spans_stored"] == sent[0] * 5
+    assert ch.query("SELECT count(), uniqExact(KafkaPartition, KafkaOffset) FROM otel_traces").result_rows[0] \
+        == (sent[0] * 5, sent[0])
