@@ -324,7 +324,9 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return Settings(clickhouse_url=f"chdb://{args.data_dir}", clickhouse_database="bench",
                     data_dir=Path(args.data_dir), detector_interval_seconds=args.interval,
                     detector_sweep_thread=not args.inline_sweep,
-                    detector_sweep_duty_cycle=args.sweep_duty)
+                    detector_sweep_duty_cycle=args.sweep_duty,
+                    detector_sweep_slice_seconds=args.sweep_slice,
+                    detector_live_settle_seconds=args.settle)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -394,8 +396,18 @@ def timings(pairs: Any) -> dict[str, dict[str, Any]]:
 def live_figures(engine: DetectorEngine) -> dict[str, Any]:
     """Where the tick's time goes: the ingest scan, the live lane, and each live part."""
     phases = list(engine.tick_phases)
+    live = engine.live
+    skipped: dict[str, int] = {}
+    for name, _ in live.agent_skips:
+        skipped[name] = skipped.get(name, 0) + 1
     return {"tick_phases": timings([("scan", a) for a, _ in phases] + [("live_lane", b) for _, b in phases]),
-            "live_parts": timings(engine.live.seconds)}
+            "live_parts": timings(live.seconds),
+            # Ticks that met a backlog (more changed traces than the live lane takes): how many,
+            # and the changed traces left to the full windows.
+            "live_backlog_ticks": len(live.backlogs),
+            "live_backlog_traces_left": sum(changed - judged for changed, judged in live.backlogs),
+            "live_agent_cap_skips": skipped,  # detector -> ticks with too many agents to re-judge
+            "live_settle_dropped": live.settling.dropped}
 
 
 def sweep_figures(engine: DetectorEngine, behind: dict[str, float]) -> dict[str, Any]:
@@ -471,6 +483,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--grace", type=float, default=5, help="seconds the engine runs after the feed")
     parser.add_argument("--early", default="", help="more detectors to mark early_by_trace (comma list)")
     parser.add_argument("--sweep-duty", type=float, default=1.0, help="the sweep thread's duty cycle")
+    parser.add_argument("--sweep-slice", type=float, default=30.0,
+                        help="event-time seconds per full-window query on the sweep thread (0: whole)")
+    parser.add_argument("--settle", type=float, default=1.0,
+                        help="live settle time of detectors a later span can contradict (0: none)")
     parser.add_argument("--inline-sweep", action="store_true",
                         help="full windows inside the engine's tick (as before the sweep thread)")
     parser.add_argument("--data-dir", default="/tmp/fleetwatch-bench-chdb")

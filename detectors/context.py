@@ -6,7 +6,9 @@ changed (``traces``) or to a few agents (``agents``), may start reading later th
 starts (``read_from_ns``: no span of those traces is older), works on a scratch copy of the
 baseline (only full windows may teach it), and reads the fleet directory the engine keeps per
 tenant. Query results are shared through ``cache``
-between the detectors evaluated on the same window in one tick.
+between the detectors evaluated on the same window in one tick. A full window on the sweep reads
+row-level queries and the directory in time slices (``slicing``, detectors/slices.py), so a live
+query waits behind one slice at most.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from clickhouse_connect.driver.client import Client
 from detectors.fleet import DIRECTORY_SQL, FleetDirectory, build_directory
 from detectors.model import Window
 from detectors.policy import Policy
+from detectors.slices import Slicing, read_sliced, rows_sliced, sliceable
 from detectors.state import BaselineStore
 
 # Every detector query filters with this: the spans table's sort key starts with
@@ -84,7 +87,7 @@ class EvalContext:
         directory_cache: dict[tuple[str, int, int], FleetDirectory] | None = None, *,
         traces: list[str] | None = None, cache: QueryCache | None = None,
         directory: FleetDirectory | None = None, agents: list[str] | None = None,
-        read_from_ns: int | None = None,
+        read_from_ns: int | None = None, slicing: Slicing | None = None,
     ) -> None:
         self.client = client
         self.window = window
@@ -96,6 +99,7 @@ class EvalContext:
         self._directories = directory_cache if directory_cache is not None else {}
         self._cache: QueryCache = cache if cache is not None else {}
         self._directory = directory
+        self._slicing = slicing
 
     @property
     def live(self) -> bool:
@@ -127,8 +131,12 @@ class EvalContext:
         """Run ``sql`` (with ``{window}`` standing for the window filter) into a polars frame."""
         text, bound, key = self._bind(sql, parameters)
         if ("frame",) + key not in self._cache:
-            frame = pl.from_arrow(self.client.query_arrow(text, parameters=bound))
-            assert isinstance(frame, pl.DataFrame)
+            if self._slicing is not None and sliceable(sql):
+                frame = read_sliced(self.client, text, bound, self._slicing)
+            else:
+                whole = pl.from_arrow(self.client.query_arrow(text, parameters=bound))
+                assert isinstance(whole, pl.DataFrame)
+                frame = whole
             self._remember(("frame",) + key, frame)
         cached: pl.DataFrame = self._cache[("frame",) + key]
         return cached
@@ -150,6 +158,21 @@ class EvalContext:
             return self._directory
         key = (self.window.tenant, self.window.start_ns, self.window.end_ns)
         if key not in self._directories:
-            rows = [(str(a), str(n), str(o), str(p)) for a, n, o, p in self.rows(DIRECTORY_SQL)]
+            if self._slicing is None:
+                rows = [(str(a), str(n), str(o), str(p)) for a, n, o, p in self.rows(DIRECTORY_SQL)]
+            else:
+                text, bound, _ = self._bind(DIRECTORY_SQL, {})
+                rows = merged_directory_rows(rows_sliced(self.client, text, bound, self._slicing))
             self._directories[key] = build_directory(rows, self.policy)
         return self._directories[key]
+
+
+def merged_directory_rows(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, str]]:
+    """Per agent, the first non-empty name, owners and principal over the slices' rows (each
+    slice picked any non-empty value, as the whole window's query does)."""
+    merged: dict[str, list[str]] = {}
+    for agent, *fields in rows:
+        known = merged.setdefault(str(agent), ["", "", ""])
+        for i, value in enumerate(fields):
+            known[i] = known[i] or str(value)
+    return [(agent, name, owners, principal) for agent, (name, owners, principal) in merged.items()]

@@ -30,10 +30,15 @@ from detectors.model import Finding, Window
 from detectors.policy import Policy
 from detectors.registry import DetectorRegistry
 from detectors.scan import NewData
+from detectors.settle import SettlingTraces
 from detectors.sweep import decided
 
 log = logging.getLogger(__name__)
 EARLY_CHUNK = 5000  # trace ids per live query (bound the bound parameter)
+# On a backlog, the newest traces judged: one chunk, about a second of traces at 10,000 spans/s.
+# Judging up to the backlog threshold (20,000) instead made one bench tick take 79 s, and the
+# next backlog bigger.
+BACKLOG_TRACES = EARLY_CHUNK
 
 # When each trace started, from the Collector's trace-id companion table (sorted by TraceId, so
 # this reads a few granules); Start is whole seconds, rounded down.
@@ -63,39 +68,65 @@ class LiveLane:
     """Evaluates the live detectors on one tenant's new data; shares the engine's state."""
 
     def __init__(self, client: Client, registry: DetectorRegistry, policy: Policy,
-                 state: EngineState, max_traces: int, max_agents: int) -> None:
+                 state: EngineState, max_traces: int, max_agents: int, settle_s: float = 0.0) -> None:
         self.client, self.policy, self.state = client, policy, state
         self.detectors = early_detectors(registry)
         self.max_traces, self.max_agents = max_traces, max_agents
         seed = max((d.window_ns for d in self.detectors), default=0)
         self.directories = TenantDirectories(client, policy, seed)
+        self.settling = SettlingTraces(settle_s)
+        self._settle = settle_s > 0
+        self._ends: dict[str, int] = {}  # tenant -> end of its last live evaluation
         self.seconds: deque[tuple[str, float]] = deque(maxlen=10_000)  # part evaluated, wall
+        self.backlogs: deque[tuple[int, int]] = deque(maxlen=10_000)  # changed, judged (backlog)
+        self.agent_skips: deque[tuple[str, int]] = deque(maxlen=10_000)  # detector, agents
+
+    def settles(self, detector: Detector[Any]) -> bool:
+        """Judged live only on settled traces (detectors/settle.py)."""
+        return self._settle and bool(getattr(detector, "live_settle", False))
+
+    def evaluate_all(self, news: list[NewData], since_ns: int) -> int:
+        """Alert rows written for this tick's new data, and for traces that settled meanwhile
+        in tenants that received nothing this tick."""
+        written = sum(self.evaluate(item, since_ns) for item in news)
+        quiet = set(self.settling.tenants()) - {item.tenant for item in news}
+        for tenant in sorted(quiet):
+            end = self._ends.get(tenant, 0)
+            written += self.evaluate(NewData(tenant, end - 1, end - 1), since_ns)
+        return written
 
     def evaluate(self, item: NewData, since_ns: int) -> int:
         """Alert rows written for ``item`` (the traces that changed since ``since_ns``)."""
-        if not self.detectors or not item.traces:
+        if not self.detectors:
             return 0
-        if len(item.traces) > self.max_traces:
-            log.info("tenant %s: %d changed traces (a backlog); full windows only this tick",
-                     item.tenant, len(item.traces))
+        fresh = item.traces
+        if len(fresh) > self.max_traces:
+            # A backlog (a slow tick): judge the newest traces rather than none.
+            judged = min(self.max_traces, BACKLOG_TRACES)
+            log.info("tenant %s: %d changed traces (a backlog); the newest %d judged live",
+                     item.tenant, len(fresh), judged)
+            self.backlogs.append((len(fresh), judged))
+            fresh = fresh[:judged]
+        settled: list[str] = []
+        if any(self.settles(d) for d in self.detectors):
+            now = time.monotonic()
+            self.settling.note(item.tenant, fresh, item.rooted, now)
+            settled = self.settling.ready(item.tenant, now)[:BACKLOG_TRACES]
+        if not fresh and not settled:
             return 0
-        end = item.max_ns + 1
+        end = self._ends[item.tenant] = max(item.max_ns + 1, self._ends.get(item.tenant, 0))
         began = time.perf_counter()
         directory = self.directories.update(item.tenant, end, since_ns)
         self.seconds.append(("directory", time.perf_counter() - began))
         findings: list[Finding] = []
         suspects: dict[str, set[str]] = {d.name: set() for d in self.detectors if d.early_by_agent}
         cache: QueryCache = {}
-        for traces, read_from in self._parts(item.traces, end):
-            for detector in self.detectors:
-                ctx = self._context(detector, item.tenant, end, directory, cache,
-                                    traces=traces, read_from_ns=read_from)
-                began = time.perf_counter()
-                if detector.early_by_trace:
-                    findings += self._decided(detector, ctx)
-                if detector.early_by_agent:
-                    suspects[detector.name] |= self._suspects(detector, ctx)
-                self.seconds.append((f"{detector.name}:traces", time.perf_counter() - began))
+        at_once = [d for d in self.detectors if not self.settles(d)]
+        once_settled = [d for d in self.detectors if self.settles(d)]
+        for traces, detectors in ((fresh, at_once), (settled, once_settled)):
+            if traces and detectors:
+                findings += self._judge_traces(detectors, item.tenant, end, directory, cache,
+                                               traces, suspects)
         for detector in self.detectors:
             agents = suspects.get(detector.name)
             if not agents:
@@ -103,6 +134,7 @@ class LiveLane:
             if len(agents) > self.max_agents:
                 log.info("detector %s: %d agents to re-judge live; full windows only this tick",
                          detector.name, len(agents))
+                self.agent_skips.append((detector.name, len(agents)))
                 continue
             began = time.perf_counter()
             ctx = self._context(detector, item.tenant, end, directory, cache, agents=sorted(agents))
@@ -111,6 +143,24 @@ class LiveLane:
         with self.state.lock:
             rows: list[AlertRow] = [r for f in findings if (r := self.state.incidents.apply(f)) is not None]
             return write_alerts(self.client, rows)
+
+    def _judge_traces(self, detectors: list[Detector[Any]], tenant: str, end: int,
+                      directory: FleetDirectory, cache: QueryCache, traces: list[str],
+                      suspects: dict[str, set[str]]) -> list[Finding]:
+        """Trace-scoped findings of ``detectors`` on ``traces``; agent-scoped ones name their
+        suspects into ``suspects``."""
+        findings: list[Finding] = []
+        for part, read_from in self._parts(traces, end):
+            for detector in detectors:
+                ctx = self._context(detector, tenant, end, directory, cache,
+                                    traces=part, read_from_ns=read_from)
+                began = time.perf_counter()
+                if detector.early_by_trace:
+                    findings += self._decided(detector, ctx)
+                if detector.early_by_agent:
+                    suspects[detector.name] |= self._suspects(detector, ctx)
+                self.seconds.append((f"{detector.name}:traces", time.perf_counter() - began))
+        return findings
 
     def _context(self, detector: Detector[Any], tenant: str, end: int, directory: FleetDirectory,
                  cache: QueryCache, **part: Any) -> EvalContext:

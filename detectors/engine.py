@@ -52,10 +52,12 @@ class DetectorEngine:
             int(settings.detector_max_clock_skew_seconds * 1000),
         )
         self.live = LiveLane(client, registry, self.policy, self.state,
-                             settings.detector_early_max_traces, settings.detector_live_max_agents)
+                             settings.detector_early_max_traces, settings.detector_live_max_agents,
+                             settings.detector_live_settle_seconds)
         self._early_delay = int(settings.detector_early_sweep_delay_seconds * SECOND_NS)
         self.sweeper = Sweeper(self.state, registry, self.policy, self._sweep_watermark,
-                               settings.detector_max_windows_per_tick)
+                               settings.detector_max_windows_per_tick,
+                               int(settings.detector_sweep_slice_seconds * SECOND_NS))
         self._loaded = False
         self.tick_phases: deque[tuple[float, float]] = deque(maxlen=10_000)  # scan, live lane (s)
 
@@ -112,7 +114,7 @@ class DetectorEngine:
         with lock:
             self._advance_watermarks(news, newest)
             watermarks = {t: self.cursors.get("watermark", t) or 0 for t in self.cursors.tenants("watermark")}
-        written = sum(self.live.evaluate(item, cursor) for item in news)
+        written = self.live.evaluate_all(news, cursor)
         self.tick_phases.append((scanned - began, time.perf_counter() - scanned))
         for tenant, watermark in sorted(watermarks.items()):
             coverage = self.coverage.check(tenant, watermark)

@@ -16,7 +16,7 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 _SCAN_SQL = """
-SELECT TenantId AS tenant, TraceId AS trace, count() AS spans,
+SELECT TenantId AS tenant, TraceId AS trace, count() AS spans, countIf(ParentSpanId = '') AS roots,
        min(toUnixTimestamp64Nano(Timestamp)) AS low,
        maxIf(toUnixTimestamp64Nano(Timestamp),
              Timestamp <= IngestedAt + toIntervalMillisecond({skew_ms:Int64})) AS high,
@@ -32,7 +32,8 @@ class NewData:
     tenant: str
     min_ns: int
     max_ns: int
-    traces: list[str] = field(default_factory=list)
+    traces: list[str] = field(default_factory=list)  # newest span first
+    rooted: set[str] = field(default_factory=set)  # traces whose root span was among the rows
 
 
 class IngestScanner:
@@ -56,9 +57,13 @@ class IngestScanner:
             pl.col("seen").is_null() | (pl.col("spans") > pl.col("seen")))
         # Only the overlap's traces: anything older is never re-read.
         self._seen = rows.select("tenant", "trace", pl.col("spans").alias("seen"))
-        per_tenant = grown.group_by("tenant", maintain_order=True).agg(
-            pl.col("low").min(), pl.max_horizontal("low", "high").max().alias("high"), pl.col("trace"))
-        news = [NewData(str(t), int(low), int(high), [str(x) for x in traces])
-                for t, low, high, traces in per_tenant.iter_rows()]
+        # Newest first: on a backlog the live lane judges the traces that moved last.
+        per_tenant = grown.with_columns(newest=pl.max_horizontal("low", "high")).group_by(
+            "tenant", maintain_order=True).agg(
+            pl.col("low").min(), pl.col("newest").max().alias("high"),
+            pl.col("trace").sort_by("newest", descending=True),
+            pl.col("trace").filter(pl.col("roots") > 0).alias("rooted"))
+        news = [NewData(str(t), int(low), int(high), [str(x) for x in traces], {str(x) for x in rooted})
+                for t, low, high, traces, rooted in per_tenant.iter_rows()]
         newest = rows["ingested"].max() if rows.height else None
         return news, None if newest is None else max(int(newest), cursor_ns)  # type: ignore[arg-type]

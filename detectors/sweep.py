@@ -10,6 +10,10 @@ alerts), so the early lane never sees a document half-way through a change. On t
 sweep may also be held to a duty cycle (``duty``: after a window that took t seconds it rests
 t * (1 - duty) / duty), so its Python and polars work cannot hold the GIL and a core for long
 stretches while the tick (the live alerts) waits: the full windows fall behind instead.
+chDB runs one query at a time per process, so on the thread the sweep also reads each full
+window in time slices (``slice_ns``, detectors/slices.py) and rests between them by the same
+duty cycle: a live query waits behind one slice, not a whole window's read. Inline (``drain``)
+there is nothing to wait for it, so windows are read whole.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from detectors.fleet import FleetDirectory
 from detectors.model import Finding, Window
 from detectors.policy import Policy
 from detectors.registry import DetectorRegistry
+from detectors.slices import MIN_PAUSE_S, Slicing
 from detectors.windows import align_down, plan_windows
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,7 @@ class Sweeper:
     def __init__(
         self, state: EngineState, registry: DetectorRegistry, policy: Policy,
         sweep_watermark: Callable[[Detector[Any], int], int], max_windows: int,
+        slice_ns: int = 0,
     ) -> None:
         self.state, self.registry, self.policy = state, registry, policy
         self._sweep_watermark, self._max_windows = sweep_watermark, max_windows
@@ -73,6 +79,8 @@ class Sweeper:
         self._poke, self._stop = threading.Event(), threading.Event()
         self._progressed = False  # has this pass evaluated a window yet (progress over budget)
         self._duty = 1.0  # share of wall time the thread may spend evaluating (set by start)
+        self._slice_ns = slice_ns  # event time per full-window query on the thread (0: whole)
+        self._rested_for = 0.0  # work already rested for during the current window (slices)
         self.pass_seconds: deque[float] = deque(maxlen=10_000)  # wall time of recent passes
         self.window_seconds: deque[tuple[str, float]] = deque(maxlen=10_000)  # detector, wall
         self.thread_id: int | None = None  # native id of the sweep thread (CPU accounting)
@@ -160,13 +168,15 @@ class Sweeper:
                 return written  # budget spent: the rest is due next pass (catching up if need be)
             window = Window(tenant, end - detector.window_ns, end)
             baseline = StagedBaseline(state.baselines, tenant, detector.name, state.lock, client)
-            ctx = EvalContext(client, window, self.policy, baseline, directories, cache=cache)
+            ctx = EvalContext(client, window, self.policy, baseline, directories, cache=cache,
+                              slicing=self._slicing())
             self._progressed = True
-            began = time.perf_counter()
+            began, self._rested_for = time.perf_counter(), 0.0
             findings = self._findings(detector, ctx)
             took = time.perf_counter() - began
+            log.debug("full window of %s on %s ending %d: %.2f s", detector.name, tenant, end, took)
             self.window_seconds.append((detector.name, took))
-            self._rest(took)
+            self._rest(max(0.0, took - self._rested_for))
             if findings is None:
                 return written  # transient failure: keep the position, retry next pass
             with state.lock:
@@ -180,10 +190,23 @@ class Sweeper:
                     state.cursors.put(end, "evaluated", tenant, detector.name)
         return written
 
+    def _on_thread(self) -> bool:
+        return threading.get_native_id() == self.thread_id
+
     def _rest(self, took: float) -> None:
         """On the thread, keep to the duty cycle (woken early only by ``stop``)."""
-        if self._duty < 1.0 and threading.get_native_id() == self.thread_id:
+        if self._duty < 1.0 and self._on_thread():
             self._stop.wait(took * (1.0 - self._duty) / self._duty)
+
+    def _slicing(self) -> Slicing | None:
+        return Slicing(self._slice_ns, self._between_slices) if self._slice_ns and self._on_thread() else None
+
+    def _between_slices(self, worked: float) -> None:
+        """Rest for a slice's work now rather than after the window, and at least a moment, so
+        a live query waiting for the engine gets it before the next slice."""
+        self._rested_for += worked
+        log.debug("full-window slice: %.2f s", worked)
+        self._stop.wait(max(MIN_PAUSE_S, worked * (1.0 - self._duty) / self._duty))
 
     def _findings(self, detector: Detector[Any], ctx: EvalContext) -> list[Finding] | None:
         """The window's findings; None for a transient failure worth retrying."""

@@ -132,7 +132,8 @@ class Settings(BaseSettings):
     )
     detector_early_max_traces: int = Field(
         default=20_000, ge=1,
-        description="More changed traces than this in one tick (a backlog): no early evaluation.",
+        description="More changed traces than this in one tick (a backlog): only the newest "
+        "5,000 are evaluated early.",
     )
     # --- detector engine, live lane by agent (detectors/early.py; issue 4 latency) ---
     detector_live_max_agents: int = Field(
@@ -149,6 +150,18 @@ class Settings(BaseSettings):
         default=True,
         description="Evaluate full windows on their own thread and client, so slow ones never "
         "delay the early (live) alerts.",
+    )
+    # --- detector engine, sliced full windows and settle time (detectors/; issue 4 latency) ---
+    detector_sweep_slice_seconds: float = Field(
+        default=30.0, ge=0,
+        description="On the sweep thread, read full windows in slices of this much event time "
+        "(chDB runs one query at a time; a live query then waits one slice); 0 = whole windows.",
+    )
+    detector_live_settle_seconds: float = Field(
+        default=1.0, ge=0,
+        description="Detectors a later span can contradict (false_completion, silent_failures, "
+        "loops) judge a changed trace live once its root span is in view and it has had no new "
+        "spans for this long; 0 = judge every change at once.",
     )
 
     # --- webhook delivery (detectors/delivery, docs/webhooks.md) -------------------------

@@ -36,12 +36,14 @@ class FalseCompletion(Detector[FalseCompletionParams]):
     default_window_seconds = 900
     default_slide_seconds = 5
     default_threshold = 0.7
-    # Not live: a turn's spans can arrive over several inserts, and a later one (the retry that
-    # succeeded, the turn's own act on its subject) takes a contradiction back. In the bench,
-    # live evaluation on partial turns raised alerts the full window did not. If run live
-    # anyway (ctx.live), the absences - an untouched subject, a process whose stop is not in
-    # view - are held back.
-    early_by_trace = False
+    # Live on settled traces only: a turn's spans can arrive over several inserts, and a later
+    # one (the retry that succeeded, the turn's own act on its subject) takes a contradiction
+    # back; judged on partial turns it raised alerts the full window did not (bench, session 2).
+    # A settled trace (root span in view, quiet for a moment; detectors/settle.py) is a whole
+    # turn. The absences - an untouched subject, a process whose stop is not in view - stay
+    # held back live (other traces may still be on their way).
+    early_by_trace = True
+    live_settle = True
 
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         # Only finished turns: a turn cut by the window's end would look like missing actions.

@@ -50,6 +50,8 @@ class SilentFailures(Detector[SilentFailureParams]):
     # A cluster is one agent's: all its spans in the window give the full window's score, and
     # the score only sums failures.
     early_by_agent = True
+    # Judged live once the changed traces settled: a later retry in the turn can succeed.
+    live_settle = True
 
     def live_agents(self, ctx: EvalContext) -> set[str]:
         """Agents with an unrecovered failure in the changed traces that was an error or was

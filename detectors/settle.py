@@ -1,0 +1,69 @@
+"""Changed traces held back from the live lane until they have settled.
+
+A trace's spans can arrive over several inserts, and for some detectors a later span takes
+evidence back (false_completion: the retry that succeeded, the turn's own act on its subject;
+silent_failures: a successful retry in the same turn; loops: the turns that follow). Those
+detectors (``live_settle``) judge a changed trace live only once its root span is in view -
+spans are exported when they end and the root ends last, so the turn is over - and it has been
+quiet (no new spans) for ``settle_s``. The other live detectors' findings only grow with more
+spans, so they judge every change at once.
+
+Bounded: at most ``max_pending`` traces per tenant wait (the oldest are dropped, the sweep
+covers them), and a trace whose root never shows up is dropped after ``give_up_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+GIVE_UP_S = 600.0
+MAX_PENDING = 100_000
+
+
+@dataclass
+class _Pending:
+    changed_at: float  # monotonic seconds of the last tick that saw the trace change
+    rooted: bool  # its root span has been seen
+
+
+@dataclass
+class SettlingTraces:
+    settle_s: float
+    max_pending: int = MAX_PENDING
+    give_up_s: float = GIVE_UP_S
+    dropped: int = 0  # traces dropped unjudged (cap or no root in time)
+    _pending: dict[str, dict[str, _Pending]] = field(default_factory=dict)
+
+    def note(self, tenant: str, traces: list[str], rooted: set[str], now: float) -> None:
+        """``traces`` changed at ``now``; those in ``rooted`` had their root span among the
+        spans read."""
+        pending = self._pending.setdefault(tenant, {})
+        for trace in traces:
+            before = pending.pop(trace, None)  # re-inserted last: the dict stays oldest-first
+            pending[trace] = _Pending(now, trace in rooted or (before is not None and before.rooted))
+        while len(pending) > self.max_pending:
+            del pending[next(iter(pending))]
+            self.dropped += 1
+
+    def ready(self, tenant: str, now: float) -> list[str]:
+        """The tenant's traces that settled (rooted, quiet for ``settle_s``), removed."""
+        pending = self._pending.get(tenant, {})
+        settled, stale = [], []
+        for trace, state in pending.items():
+            quiet = now - state.changed_at
+            if state.rooted and quiet >= self.settle_s:
+                settled.append(trace)
+            elif quiet >= self.give_up_s:
+                stale.append(trace)
+            elif quiet < self.settle_s:
+                break  # oldest-first: everything after changed later still
+        for trace in settled + stale:
+            del pending[trace]
+        self.dropped += len(stale)
+        return settled
+
+    def waiting(self, tenant: str) -> int:
+        return len(self._pending.get(tenant, {}))
+
+    def tenants(self) -> list[str]:
+        return [t for t, pending in self._pending.items() if pending]

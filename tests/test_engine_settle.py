@@ -1,0 +1,155 @@
+"""Settle time and backlogs in the live lane (detectors/settle.py, detectors/early.py).
+
+Detectors that a later span can contradict (``live_settle``) judge a changed trace live only
+once its root span is in view and it has been quiet; on a backlog the live lane judges the
+newest changed traces instead of none.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from detectors.context import EvalContext
+from detectors.engine import DetectorEngine
+from detectors.model import Candidate, Evidence
+from detectors.policy import Policy
+from detectors.registry import DetectorRegistry
+from detectors.settle import SettlingTraces
+from detectors.testing import SyntheticFleet
+from fleetwatch.config import Settings
+from tests.test_engine import ErrorBurst, heartbeat, inline
+
+SETTLE_S = 0.3
+
+
+class UnretriedCall(ErrorBurst):
+    """A trace whose last model call failed (a later success takes the failure back)."""
+
+    name = "unretried_call"
+    early_by_trace = True
+    live_settle = True
+    default_window_seconds = 600
+    default_threshold = 1
+
+    def candidates(self, ctx: EvalContext) -> list[Candidate]:
+        rows = ctx.rows(
+            "SELECT TraceId, argMax(SpanId, Timestamp), min(toUnixTimestamp64Nano(Timestamp)) "
+            "FROM otel_traces WHERE {window} AND SpanName = 'call' GROUP BY TraceId "
+            "HAVING argMax(StatusCode, Timestamp) = 'STATUS_CODE_ERROR'")
+        return [Candidate(key=f"trace:{t}", score=1.0, title="unretried", explanation="x",
+                          agents=("ash",), evidence=(Evidence(t, s),), first_event_ns=first)
+                for t, s, first in rows]
+
+
+class SeenTraces(ErrorBurst):
+    """Records the traces each live evaluation was given."""
+
+    name = "seen_traces"
+    early_by_trace = True
+    default_window_seconds = 600
+    seen: list[list[str]] = []
+
+    def candidates(self, ctx: EvalContext) -> list[Candidate]:
+        if ctx.traces is not None:
+            self.seen.append(list(ctx.traces))
+        return []
+
+
+def engine_with(settings: Settings, ch: Client, detector: Any, **update: Any) -> DetectorEngine:
+    registry = DetectorRegistry()
+    registry.register(detector.from_policy(Policy()))
+    return DetectorEngine(inline(settings).model_copy(update=update), ch, registry, Policy())
+
+
+def call(fleet: SyntheticFleet, trace: str, at: float, *, error: bool, root: str) -> None:
+    """A model call inside ``trace`` under its root span ``root`` (not a root itself)."""
+    fleet.span("ash", at, {"gen_ai.operation.name": "chat"}, trace=trace, name="call", error=error)
+    # SyntheticFleet makes every span a root; the settle rule needs a child.
+    fleet._columns["ParentSpanId"][-1] = root
+
+
+def root_span(fleet: SyntheticFleet, trace: str, at: float) -> str:
+    _, span = fleet.span("ash", at, {"gen_ai.operation.name": "invoke_agent"}, trace=trace,
+                         name="invoke_agent")
+    return span
+
+
+def fired(ch: Client) -> list[str]:
+    rows = ch.query("SELECT EvidenceTraceIds FROM alerts WHERE Severity != 'info'").result_rows
+    return sorted(t for (traces,) in rows for t in traces)
+
+
+def test_a_settling_detector_waits_for_the_root_and_a_quiet_moment(settings: Settings, ch: Client) -> None:
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 300)
+    fleet.insert(ch)
+    engine = engine_with(settings, ch, UnretriedCall, detector_live_settle_seconds=SETTLE_S)
+    engine.run_once()
+    retried, unretried = fleet.new_trace(), fleet.new_trace()
+    call(fleet, retried, 300, error=True, root="r1")
+    fleet.insert(ch)
+    assert engine.run_once() == 0  # a failed call, no root yet: the turn is not over
+    time.sleep(SETTLE_S + 0.1)
+    assert engine.run_once() == 0  # quiet, but still no root
+    call(fleet, retried, 301, error=False, root="r1")  # the retry succeeds
+    root_span(fleet, retried, 299.5)
+    call(fleet, unretried, 301, error=True, root="r2")
+    root_span(fleet, unretried, 300.5)
+    fleet.insert(ch)
+    assert engine.run_once() == 0  # both turns over, neither quiet yet
+    assert engine.live.settling.waiting("default") == 2
+    time.sleep(SETTLE_S + 0.1)
+    # No new spans for the tenant this tick: the settled traces are judged all the same.
+    assert engine.run_once() == 1
+    assert fired(ch) == [unretried]
+    assert engine.live.settling.waiting("default") == 0
+
+
+def test_without_settling_the_partial_turn_alerts(settings: Settings, ch: Client) -> None:
+    """What settling prevents: judged at once, the failure the retry takes back alerts."""
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 300)
+    fleet.insert(ch)
+    engine = engine_with(settings, ch, UnretriedCall, detector_live_settle_seconds=0)
+    engine.run_once()
+    retried = fleet.new_trace()
+    call(fleet, retried, 300, error=True, root="r1")
+    fleet.insert(ch)
+    assert engine.run_once() == 1
+    assert fired(ch) == [retried]
+
+
+def test_a_backlog_judges_the_newest_traces(settings: Settings, ch: Client) -> None:
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 300)
+    fleet.insert(ch)
+    SeenTraces.seen = []
+    engine = engine_with(settings, ch, SeenTraces, detector_early_max_traces=2)
+    engine.run_once()
+    SeenTraces.seen = []
+    traces = [fleet.new_trace() for _ in range(5)]
+    for k, trace in enumerate(traces):
+        fleet.span("ash", 300 + k, {"gen_ai.operation.name": "chat"}, trace=trace)
+    fleet.insert(ch)
+    engine.run_once()
+    assert sorted(t for seen in SeenTraces.seen for t in seen) == sorted(traces[-2:])
+    assert engine.live.backlogs[-1] == (5, 2)  # (the first tick met the heartbeats as a backlog)
+
+
+def test_settling_is_bounded_and_gives_up_on_rootless_traces() -> None:
+    settling = SettlingTraces(settle_s=1.0, max_pending=3, give_up_s=10.0)
+    settling.note("t", ["a", "b"], {"a"}, now=0.0)
+    assert settling.ready("t", now=0.5) == []  # not quiet yet
+    settling.note("t", ["a"], set(), now=0.6)  # changed again (still rooted): quiet from 0.6
+    assert settling.ready("t", now=1.2) == []
+    assert settling.ready("t", now=1.7) == ["a"]
+    settling.note("t", ["c", "d", "e"], {"c", "d", "e"}, now=2.0)  # four waiting, three allowed
+    assert settling.dropped == 1 and settling.waiting("t") == 3  # "b", the oldest, dropped
+    assert settling.ready("t", now=3.0) == ["c", "d", "e"]
+    settling.note("t", ["f"], set(), now=4.0)
+    assert settling.ready("t", now=13.0) == [] and settling.waiting("t") == 1
+    assert settling.ready("t", now=14.0) == [] and settling.waiting("t") == 0
+    assert settling.dropped == 2
