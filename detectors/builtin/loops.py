@@ -10,6 +10,7 @@ them. Benign collaborations go back and forth a few times and end with a report 
 from __future__ import annotations
 
 from bisect import bisect_left
+from math import ceil
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
@@ -28,14 +29,17 @@ FROM otel_traces
 WHERE {window} AND Operation = 'invoke_agent' AND PrincipalId IN {senders:Array(String)}
 ORDER BY ts
 """
+# Human turns in any conversation, row by row, matched to the loop's conversations in polars:
+# at 2,000 agents the window's agent messages span ~66,000 conversations, and that list bound
+# as an IN parameter kept one full-window query busy for more than 5 minutes (bench). Row-level,
+# the sweep can also read it in slices (detectors/slices.py).
 HUMANS_SQL = """
 SELECT SpanAttributes['gen_ai.conversation.id'] AS conversation,
-       arraySort(groupArray(toUnixTimestamp64Nano(Timestamp))) AS times
+       toUnixTimestamp64Nano(Timestamp) AS ts
 FROM otel_traces
 WHERE {window} AND Operation = 'invoke_agent' AND PrincipalId != ''
   AND PrincipalId NOT IN {senders:Array(String)}
-  AND SpanAttributes['gen_ai.conversation.id'] IN {conversations:Array(String)}
-GROUP BY conversation
+  AND SpanAttributes['gen_ai.conversation.id'] != ''
 """
 TOKENS_SQL = """
 SELECT TraceId, sum(InputTokens + OutputTokens) FROM otel_traces
@@ -65,6 +69,8 @@ class AgentLoops(Detector[LoopParams]):
     # A pair's run is read from both agents' turns: with both agents' whole window it is the
     # full window's run; with one agent's only, one direction is missing and the run shorter.
     early_by_agent = True
+    # Judged live once the changed traces settled: a turn that follows can break the run.
+    live_settle = True
 
     def live_agents(self, ctx: EvalContext) -> set[str]:
         """Both agents of every message between agents in the changed traces."""
@@ -91,12 +97,17 @@ class AgentLoops(Detector[LoopParams]):
         conversations = sorted(set(messages["conversation"].to_list()) - {""})
         humans: Humans = {}
         if conversations:
-            rows = ctx.rows(HUMANS_SQL, senders=senders, conversations=conversations)
-            humans = {str(c): [int(t) for t in times] for c, times in rows}
+            turns = ctx.frame(HUMANS_SQL, senders=senders).filter(
+                pl.col("conversation").is_in(conversations))
+            grouped = turns.group_by("conversation").agg(pl.col("ts").sort())
+            humans = {str(c): [int(t) for t in times] for c, times in grouped.iter_rows()}
+        # Only runs long enough to be reported (``decide``): at 2,000 agents benign exchanges
+        # make short runs over ~150,000 traces, too many to look their tokens up.
+        shortest = max(2, ceil(self.threshold * self.params.min_run))
         runs = []
         for (a, b), pair in messages.group_by(["a", "b"], maintain_order=True):
             run = self._longest_run(pair.sort("ts"), humans)
-            if len(run) >= 2:
+            if len(run) >= shortest:
                 runs.append((str(a), str(b), pair.filter(pl.col("span").is_in(run))))
         if not runs:
             return []
