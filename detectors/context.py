@@ -131,8 +131,9 @@ class EvalContext:
         """Run ``sql`` (with ``{window}`` standing for the window filter) into a polars frame."""
         text, bound, key = self._bind(sql, parameters)
         if ("frame",) + key not in self._cache:
-            if self._slicing is not None and sliceable(sql):
-                frame = read_sliced(self.client, text, bound, self._slicing)
+            slicing = self._slices() if sliceable(sql) else None
+            if slicing is not None:
+                frame = read_sliced(self.client, text, bound, slicing)
             else:
                 whole = pl.from_arrow(self.client.query_arrow(text, parameters=bound))
                 assert isinstance(whole, pl.DataFrame)
@@ -148,6 +149,16 @@ class EvalContext:
             self._remember(("rows",) + key, [tuple(row) for row in result.result_rows])
         return list(self._cache[("rows",) + key])
 
+    def _slices(self) -> Slicing | None:
+        """The sweep's slicing, for windows big enough to need it (``Slicing.above_spans``)."""
+        if self._slicing is None:
+            return None
+        key = ("spans", self.window.tenant, str(self.bounds["start_ns"]), str(self.window.end_ns))
+        if key not in self._cache:
+            text = f"SELECT count() FROM otel_traces WHERE {WINDOW_FILTER}"
+            self._remember(key, int(self.client.query(text, parameters=self.bounds).result_rows[0][0]))
+        return self._slicing if self._cache[key] > self._slicing.above_spans else None
+
     def _remember(self, key: tuple[str, ...], value: Any) -> None:
         if len(self._cache) >= MAX_CACHED:
             self._cache.clear()
@@ -158,11 +169,12 @@ class EvalContext:
             return self._directory
         key = (self.window.tenant, self.window.start_ns, self.window.end_ns)
         if key not in self._directories:
-            if self._slicing is None:
+            slicing = self._slices()
+            if slicing is None:
                 rows = [(str(a), str(n), str(o), str(p)) for a, n, o, p in self.rows(DIRECTORY_SQL)]
             else:
                 text, bound, _ = self._bind(DIRECTORY_SQL, {})
-                rows = merged_directory_rows(rows_sliced(self.client, text, bound, self._slicing))
+                rows = merged_directory_rows(rows_sliced(self.client, text, bound, slicing))
             self._directories[key] = build_directory(rows, self.policy)
         return self._directories[key]
 

@@ -65,7 +65,7 @@ def context(client: Client, start_s: float, end_s: float, slicing: Slicing | Non
 
 
 def counting_slicing(pauses: list[float]) -> Slicing:
-    return Slicing(SLICE_S * 1_000_000_000, pauses.append)
+    return Slicing(SLICE_S * 1_000_000_000, pauses.append, above_spans=0)  # these windows are small
 
 
 def same_rows(a: pl.DataFrame, b: pl.DataFrame) -> bool:
@@ -128,3 +128,13 @@ def test_slice_bounds_cover_the_range_in_order(start: int, length: int, slices: 
     assert all(low < high for low, high in bounds)
     assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
     assert all(high % size == 0 for _, high in bounds[:-1])  # cut at multiples of the slice
+
+
+def test_small_windows_are_read_whole(ch: Client) -> None:
+    """Each slice costs a query's fixed overhead: a window of few spans is one query."""
+    spans = busy_fleet().insert(ch)
+    pauses: list[float] = []
+    few = Slicing(SLICE_S * 1_000_000_000, pauses.append, above_spans=spans)
+    assert context(ch, 0, 600, few).frame(frames.TURNS_SQL).height > 0 and pauses == []
+    context(ch, 0, 600, counting_slicing(pauses)).frame(frames.TURNS_SQL)
+    assert pauses  # the same window, over the threshold, is sliced
