@@ -56,18 +56,19 @@ def run_demo(settings: Settings, out: Callable[[str], None] = print,
         report.incidents = [f"{label.case} {label.kind}" for label in result.incidents]
         out(f"sent {result.spans} spans in {result.requests} requests; "
             f"{service.stats.spans_stored} stored so far")
-        _watch_alerts(service.client(), report, out, wait_seconds, quiet_seconds)
+        _watch_alerts(service.client(), report, out, wait_seconds, quiet_seconds, service.workers_behind)
     _summarise(report, settings.data_dir / "demo.labels.jsonl", out)
     return report
 
 
 def _watch_alerts(client: Client, report: DemoReport, out: Callable[[str], None],
-                  wait_seconds: float, quiet_seconds: float) -> None:
-    """Print alerts as they fire; stop after ``quiet_seconds`` without a new one."""
+                  wait_seconds: float, quiet_seconds: float, behind: Callable[[], bool]) -> None:
+    """Print alerts as they fire; stop once the detectors have caught up and ``quiet_seconds``
+    passed without a new alert (full windows come after the live alerts, in their own time)."""
     deadline = time.monotonic() + wait_seconds
     seen: list[str] = []
     quiet_since = time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_seconds:
+    while time.monotonic() < deadline and (behind() or time.monotonic() - quiet_since < quiet_seconds):
         rows = client.query(_NEW_ALERTS, parameters={"seen": seen}).result_rows
         for alert_id, detector, severity, agents, principals, title in rows:
             seen.append(alert_id)

@@ -117,7 +117,8 @@ class Service:
             "ingest": self.stats.as_dict(),
             "loader_lag": self._loader_lag(),
             "loader_partitions": sorted(p for held in self.loader_partitions() for p in held),
-            "workers": {w.name: {"runs": w.runs, "last_error": w.last_error} for w in self._workers},
+            "workers": {w.name: {"runs": w.runs, "last_error": w.last_error, "behind": w.behind}
+                        for w in self._workers},
             "failure": None if self.failure is None else str(self.failure),
         }
 
@@ -179,6 +180,10 @@ class Service:
         except BaseException as error:  # noqa: BLE001 - reported, then the process exits non-zero
             log.exception("loader stopped")
             self._fail(error)
+
+    def workers_behind(self) -> bool:
+        """True until every background worker has run and has no work due (detectors caught up)."""
+        return any(worker.runs == 0 or worker.behind for worker in self._workers)
 
     def loader_partitions(self) -> list[set[int]]:
         """Per consumer of this process, the partitions it holds now."""

@@ -63,6 +63,8 @@ class PeriodicWorker:
         self._thread = threading.Thread(target=self._loop, name=f"worker-{name}", daemon=True)
         self.runs = 0
         self.last_error: str | None = None
+        # Whether the worker still has work due (the detector engine: windows not yet evaluated).
+        self.behind = False
 
     def start(self) -> None:
         self._thread.start()
@@ -77,7 +79,14 @@ class PeriodicWorker:
             try:
                 worker.run_once()
                 self.runs += 1
+                self.behind = _behind(worker)
             except Exception as error:  # noqa: BLE001 - a failing worker must not kill the service
                 self.last_error = f"{type(error).__name__}: {str(error)[:300]}"
                 log.exception("worker %s failed; retrying next interval", self.name)
             self._stop.wait(self._interval)
+
+
+def _behind(worker: Worker) -> bool:
+    """A worker that can tell (``behind() -> bool``) says whether work is still due."""
+    check = getattr(worker, "behind", None)
+    return bool(check()) if callable(check) else False
