@@ -154,8 +154,9 @@ class Settings(BaseSettings):
     # --- detector engine, sliced full windows and settle time (detectors/; issue 4 latency) ---
     detector_sweep_slice_seconds: float = Field(
         default=30.0, ge=0,
-        description="On the sweep thread, read full windows in slices of this much event time "
-        "(chDB runs one query at a time; a live query then waits one slice); 0 = whole windows.",
+        description="On the sweep thread, read full windows of more than 200,000 spans in slices of "
+        "this much event time (chDB runs one query at a time; a live query then waits one slice); "
+        "0 = whole windows.",
     )
     detector_live_settle_seconds: float = Field(
         default=1.0, ge=0,
