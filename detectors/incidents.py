@@ -98,10 +98,24 @@ def alert_id(tenant: str, detector: str, key: str, detected_ns: int) -> str:
     return digest.hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class _Resolved:
+    """What a resolved incident covered: a finding inside it is the same incident seen again."""
+
+    last_seen_ns: int
+    evidence: frozenset[Evidence]
+
+
+# Resolved incidents remembered (oldest forgotten first); in memory only, so after a restart a
+# late re-evaluation of an incident resolved before it can alert again.
+MAX_RESOLVED = 10_000
+
+
 class IncidentTracker:
     def __init__(self, update_interval_ns: int) -> None:
         self.update_interval_ns = update_interval_ns
         self.open: dict[IncidentKey, Incident] = {}
+        self.resolved: dict[IncidentKey, _Resolved] = {}
 
     def load(self, client: Client) -> None:
         self.open = {}
@@ -114,6 +128,8 @@ class IncidentTracker:
         key = (w.tenant, finding.detector, c.key)
         incident = self.open.get(key)
         if incident is None:
+            if self._seen_before(key, finding):
+                return None
             incident = _new_incident(finding)
             self.open[key] = incident
             return incident.row(FIRING)
@@ -130,7 +146,25 @@ class IncidentTracker:
             if key[0] == tenant and key[1] == detector and now_ns - incident.last_seen_ns >= quiet_ns:
                 rows.append(incident.row(RESOLVED))
                 del self.open[key]
+                self._remember_resolved(key, incident)
         return rows
+
+    def _seen_before(self, key: IncidentKey, finding: Finding) -> bool:
+        """A window re-evaluated after the incident resolved (late spans nearby), or a live
+        evaluation that brings none of its own evidence, finds the resolved incident again:
+        only a finding past it, with evidence of its own, is a new incident."""
+        resolved = self.resolved.get(key)
+        if resolved is None:
+            return False
+        evidence = set(finding.candidate.evidence)
+        within = finding.window.end_ns <= resolved.last_seen_ns
+        return within or (bool(evidence) and evidence <= resolved.evidence)
+
+    def _remember_resolved(self, key: IncidentKey, incident: Incident) -> None:
+        self.resolved.pop(key, None)
+        if len(self.resolved) >= MAX_RESOLVED:
+            del self.resolved[next(iter(self.resolved))]
+        self.resolved[key] = _Resolved(incident.last_seen_ns, frozenset(incident.evidence))
 
 
 def _new_incident(finding: Finding) -> Incident:
