@@ -89,6 +89,7 @@ class Sweeper:
 
     def start(self, connect: Callable[[], Client], budget_s: float, duty: float = 1.0) -> None:
         if self._thread is None:
+            self._stop.clear()  # started again after a stop (the engine may be ticked again)
             self._duty = min(1.0, max(0.05, duty))
             self._thread = threading.Thread(
                 target=self._loop, args=(connect, budget_s), name="detector-sweep", daemon=True)
@@ -161,6 +162,8 @@ class Sweeper:
                             self._max_windows, late_from)
         written = 0
         for end in plan.ends:
+            if self._stop.is_set() and self._on_thread():
+                return written  # the thread is stopping: the rest is due next pass
             if self._progressed and time.monotonic() > deadline:
                 if late_from is not None and end <= position:
                     with state.lock:

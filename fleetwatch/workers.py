@@ -75,18 +75,32 @@ class PeriodicWorker:
 
     def _loop(self) -> None:
         worker = self._make()
-        while not self._stop.is_set():
-            try:
-                worker.run_once()
-                self.runs += 1
-                self.behind = _behind(worker)
-            except Exception as error:  # noqa: BLE001 - a failing worker must not kill the service
-                self.last_error = f"{type(error).__name__}: {str(error)[:300]}"
-                log.exception("worker %s failed; retrying next interval", self.name)
-            self._stop.wait(self._interval)
+        try:
+            while not self._stop.is_set():
+                try:
+                    worker.run_once()
+                    self.runs += 1
+                    self.behind = _behind(worker)
+                except Exception as error:  # noqa: BLE001 - a failing worker must not kill the service
+                    self.last_error = f"{type(error).__name__}: {str(error)[:300]}"
+                    log.exception("worker %s failed; retrying next interval", self.name)
+                self._stop.wait(self._interval)
+        finally:
+            _close(worker)
 
 
 def _behind(worker: Worker) -> bool:
     """A worker that can tell (``behind() -> bool``) says whether work is still due."""
     check = getattr(worker, "behind", None)
     return bool(check()) if callable(check) else False
+
+
+def _close(worker: Worker) -> None:
+    """Stop what a worker runs besides (the detector engine's sweep thread): a thread still
+    querying chDB while the process exits can crash it."""
+    close = getattr(worker, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:  # noqa: BLE001 - shutting down: report and go on
+            log.exception("worker %s did not close cleanly", type(worker).__name__)
