@@ -12,7 +12,7 @@ minutes of the spans table's sort key ``(TenantId, toStartOfMinute(Timestamp), .
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,26 +57,28 @@ def sliceable(sql: str) -> bool:
 
 def read_sliced(client: Client, text: str, bound: dict[str, Any], slicing: Slicing) -> pl.DataFrame:
     """``text`` (bound to ``start_ns``/``end_ns``) read slice by slice, concatenated in order."""
-    parts: list[pl.DataFrame] = []
-    bounds = slice_bounds(bound["start_ns"], bound["end_ns"], slicing.slice_ns)
-    for index, (low, high) in enumerate(bounds):
-        began = time.perf_counter()
-        part = pl.from_arrow(client.query_arrow(text, parameters={**bound, "start_ns": low, "end_ns": high}))
-        assert isinstance(part, pl.DataFrame)
-        parts.append(part)
-        if index + 1 < len(bounds):
-            slicing.pause(time.perf_counter() - began)
+    parts = [_frame(client.query_arrow(text, parameters=part)) for part in each_slice(bound, slicing)]
     return pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
 
 
 def rows_sliced(client: Client, text: str, bound: dict[str, Any], slicing: Slicing) -> list[tuple[Any, ...]]:
     """As ``read_sliced`` for plain rows (the caller merges any per-slice aggregates)."""
-    rows: list[tuple[Any, ...]] = []
+    return [tuple(row) for part in each_slice(bound, slicing)
+            for row in client.query(text, parameters=part).result_rows]
+
+
+def each_slice(bound: dict[str, Any], slicing: Slicing) -> Iterator[dict[str, Any]]:
+    """``bound`` narrowed to each slice in turn; between slices, ``slicing.pause`` gets the time
+    the caller worked on the slice just handed out."""
     bounds = slice_bounds(bound["start_ns"], bound["end_ns"], slicing.slice_ns)
     for index, (low, high) in enumerate(bounds):
         began = time.perf_counter()
-        result = client.query(text, parameters={**bound, "start_ns": low, "end_ns": high})
-        rows += [tuple(row) for row in result.result_rows]
+        yield {**bound, "start_ns": low, "end_ns": high}
         if index + 1 < len(bounds):
             slicing.pause(time.perf_counter() - began)
-    return rows
+
+
+def _frame(table: Any) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
