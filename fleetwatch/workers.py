@@ -77,16 +77,19 @@ class PeriodicWorker:
         worker = self._make()
         try:
             while not self._stop.is_set():
-                try:
-                    worker.run_once()
-                    self.runs += 1
-                    self.behind = _behind(worker)
-                except Exception as error:  # noqa: BLE001 - a failing worker must not kill the service
-                    self.last_error = f"{type(error).__name__}: {str(error)[:300]}"
-                    log.exception("worker %s failed; retrying next interval", self.name)
+                self._run(worker)
                 self._stop.wait(self._interval)
         finally:
             _close(worker)
+
+    def _run(self, worker: Worker) -> None:
+        try:
+            worker.run_once()
+            self.runs += 1
+            self.behind = _behind(worker)
+        except Exception as error:  # noqa: BLE001 - a failing worker must not kill the service
+            self.last_error = f"{type(error).__name__}: {str(error)[:300]}"
+            log.exception("worker %s failed; retrying next interval", self.name)
 
 
 def _behind(worker: Worker) -> bool:
