@@ -9,8 +9,9 @@ What it does (one process, because chDB allows one data directory per process):
    sized for ``--rate`` spans/s, plus one CS1 "nuclear reset" incident every
    ``--incident-every`` seconds) as pre-encoded OTLP requests, cached under /tmp, and flattens
    them with ``collector.flatten.flatten_request`` before the clock starts.
-2. Optionally pre-loads ``--history-minutes`` of older traffic (copies of the benign spans, new
-   trace ids) and lets the engine catch up on it, so detector windows are full as in steady state.
+2. Optionally pre-loads ``--history-minutes`` of older traffic (copies of the benign spans, each
+   with its own trace, conversation, message, tool-call, file and job ids) and starts the engine
+   where the history ends, so detector windows are full as in steady state.
 3. Feeds the spans through ``collector.writer.insert_spans`` on a feeder thread, each batch when
    its simulated send time comes up, with timestamps moved onto the wall clock (event time ~
    wall time, as live agents send). The engine runs as the service runs it: a
@@ -175,8 +176,46 @@ class Feeder(threading.Thread):
 # -- history -----------------------------------------------------------------------------------
 
 
+# Attributes that name one conversation, message, tool call, file or job: each history copy gets
+# its own values, or the copies repeat the same conversations and files every ``duration`` and
+# windows see one agent do the same thing seven times (thousands of false alerts in session 3).
+COPY_IDENTITY_ATTRIBUTES = ("gen_ai.conversation.id", "messaging.message.id", "gen_ai.tool.call.id",
+                            "fleet.action.target", "fleet.claim.subject", "fleet.process.id")
+# `scheme:rest` -> `scheme:h<k>/rest` (patterns on the scheme or the file name still match, e.g.
+# `file:h3/MEMORY.md`); ids without a scheme -> `id~h<k>`.
+_COPY_VALUE = ("if(position(v, ':') > 0, concat(substring(v, 1, position(v, ':')), {mark:String}, '/', "
+               "substring(v, position(v, ':') + 1)), concat(v, '~', {mark:String}))")
+_COPY_MAP = ("mapApply((k, v) -> (k, if(k IN {identity:Array(String)} AND v != '', "
+             + _COPY_VALUE + ", v)), {map})")
+_COPY_TRACE = "if({trace} = '', {trace}, concat(substring({trace}, 1, 26), {tail:String}))"
+_COPY_EXPRESSIONS = {
+    "Timestamp": "Timestamp - toIntervalNanosecond({back:Int64})",
+    "TraceId": _COPY_TRACE.replace("{trace}", "TraceId"),
+    "Events.Timestamp": "arrayMap(t -> t - toIntervalNanosecond({back:Int64}), `Events.Timestamp`)",
+    "SpanAttributes": _COPY_MAP.replace("{map}", "SpanAttributes"),
+    "Links.TraceId": "arrayMap(l -> " + _COPY_TRACE.replace("{trace}", "l") + ", `Links.TraceId`)",
+    "Links.Attributes": "arrayMap(a -> " + _COPY_MAP.replace("{map}", "a") + ", `Links.Attributes`)",
+}
+
+
+def copy_sql() -> str:
+    """One history copy: ``bench_seed`` moved ``back`` ns earlier, with its own trace ids (the
+    last 6 hex digits are the copy number) and its own conversation, message, call, file and
+    job ids. SpanIds stay (unique with the trace id)."""
+    names = ", ".join(f"`{c}`" for c in SPAN_COLUMNS)
+    exprs = ", ".join(_COPY_EXPRESSIONS.get(c, f"`{c}`") for c in SPAN_COLUMNS)
+    return (f"INSERT INTO otel_traces ({names}) SELECT {exprs} FROM bench_seed "
+            "WHERE Timestamp < fromUnixTimestamp64Nano({end:Int64})")
+
+
+def copy_parameters(copy: int, back_ns: int, end_ns: int) -> dict[str, Any]:
+    return {"back": back_ns, "end": end_ns, "tail": f"{copy:06x}", "mark": f"h{copy}",
+            "identity": list(COPY_IDENTITY_ATTRIBUTES)}
+
+
 def preload_history(client: Client, feed: Feed, minutes: float, wall_start_ns: int) -> int:
-    """Copies of the benign traffic in the minutes before the run, with their own trace ids."""
+    """Copies of the benign traffic in the minutes before the run, each with its own trace,
+    conversation, message, call, file and job ids (``copy_sql``)."""
     if minutes <= 0:
         return 0
     incident_traces = {t for label in feed.labels for t in label.trace_ids}
@@ -189,19 +228,9 @@ def preload_history(client: Client, feed: Feed, minutes: float, wall_start_ns: i
                       column_names=list(SPAN_COLUMNS), column_oriented=True)
     span_ns = feed.duration_ns
     copies = int(minutes * 60 * SECOND // span_ns) + 1
-    names = ", ".join(f"`{c}`" for c in SPAN_COLUMNS)
+    sql = copy_sql()
     for k in range(1, copies + 1):
-        back = k * span_ns
-        exprs = [
-            f"Timestamp - toIntervalNanosecond({back})" if c == "Timestamp"
-            else f"concat(substring(TraceId, 1, 26), leftPad(hex({k}), 6, '0'))" if c == "TraceId"
-            else f"arrayMap(t -> t - toIntervalNanosecond({back}), `Events.Timestamp`)" if c == "Events.Timestamp"
-            else f"`{c}`"
-            for c in SPAN_COLUMNS
-        ]
-        client.command(f"INSERT INTO otel_traces ({names}) SELECT {', '.join(exprs)} FROM bench_seed "
-                       "WHERE Timestamp < fromUnixTimestamp64Nano({end:Int64})",
-                       parameters={"end": wall_start_ns + span_ns})
+        client.command(sql, parameters=copy_parameters(k, k * span_ns, wall_start_ns + span_ns))
     rows = int(client.query("SELECT count() FROM otel_traces").result_rows[0][0])
     client.command("DROP TABLE bench_seed")
     return rows
@@ -292,6 +321,16 @@ def incident_latencies(client: Client, labels: list[IncidentLabel]) -> tuple[lis
     return found, missed
 
 
+def alerts_outside_incidents(client: Client, labels: list[IncidentLabel]) -> dict[str, int]:
+    """Per detector: Version-1 alerts (not info) that cite no trace of any injected incident."""
+    incident_traces = {t for label in labels for t in label.trace_ids}
+    outside: dict[str, int] = {}
+    for _, detector, _, traces, _ in client.query(_ALERTS_SQL, parameters={"t": TENANT}).result_rows:
+        if not incident_traces & set(traces):
+            outside[str(detector)] = outside.get(str(detector), 0) + 1
+    return dict(sorted(outside.items()))
+
+
 def per_family(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per incident family: how many were alerted, by which detectors, how fast."""
     families: dict[str, dict[str, Any]] = {}
@@ -373,6 +412,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     live["chdb_threads"] = live["total"] - engine_cpu - sweep_cpu - live["feeder_thread"]
     found, missed = incident_latencies(client, feed.labels)
     figures = summarise(args, registry.names(), feeder, ticks, found, missed, live, wall, ingest_only, history)
+    figures["alerts_outside_incidents"] = alerts_outside_incidents(client, feed.labels)
     return figures | live_figures(engine) | sweep_figures(engine, behind)
 
 
