@@ -7,14 +7,16 @@ What it does (one process, because chDB allows one data directory per process):
 
 1. Pre-generates the traffic with the simulator (fleet of ``--agents`` agents, benign background
    sized for ``--rate`` spans/s, plus one CS1 "nuclear reset" incident every
-   ``--incident-every`` seconds) as pre-encoded OTLP requests, cached under /tmp, and flattens
-   them with ``collector.flatten.flatten_request`` before the clock starts.
-2. Optionally pre-loads ``--history-minutes`` of older traffic (copies of the benign spans, each
-   with its own trace, conversation, message, tool-call, file and job ids) and starts the engine
-   where the history ends, so detector windows are full as in steady state.
-3. Feeds the spans through ``collector.writer.insert_spans`` on a feeder thread, each batch when
-   its simulated send time comes up, with timestamps moved onto the wall clock (event time ~
-   wall time, as live agents send). The engine runs as the service runs it: a
+   ``--incident-every`` seconds) as pre-encoded OTLP requests, cached under /tmp.
+2. Optionally pre-loads ``--history-minutes`` of older traffic (copies of the benign traces,
+   whole, each copy with its own trace, conversation, message, tool-call, file and job ids and
+   its topics moved on) and starts the engine where the history ends, so detector windows are
+   full as in steady state.
+3. Feeds the requests through the production insert path (``collector.writer.insert_envelopes``:
+   ClickHouse parses the OTLP protobuf, migration 0005) on a feeder thread, each request when its
+   simulated send time comes up. Its timestamps are moved onto the wall clock (event time ~ wall
+   time, as live agents send) inside the protobuf before the clock starts, so the measured
+   process does not re-encode. The engine runs as the service runs it: a
    ``fleetwatch.workers.PeriodicWorker`` calling ``run_once`` every ``--interval`` seconds.
 4. Reports the tick durations, CPU (engine thread; chDB's threads, with a feed-only phase as the
    baseline), and per incident: alert written (``alerts.UpdatedAt`` of Version 1) minus the
@@ -44,16 +46,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
     ExportTraceServiceRequest,
 )
 
-from collector.flatten import flatten_request  # noqa: E402
+from collector.envelope import envelope  # noqa: E402
 from collector.migrations import migrate  # noqa: E402
-from collector.spans_table import SPAN_COLUMNS, SpanColumns  # noqa: E402
-from collector.writer import insert_spans  # noqa: E402
+from collector.spans_table import SPAN_COLUMNS  # noqa: E402
+from collector.writer import insert_envelopes  # noqa: E402
 from detectors.builtin.catalogue import builtin_registry  # noqa: E402
 from detectors.engine import DetectorEngine  # noqa: E402
 from detectors.policy import Policy  # noqa: E402
 from fleetwatch.clickhouse import connect  # noqa: E402
 from fleetwatch.config import Settings  # noqa: E402
 from fleetwatch.workers import PeriodicWorker  # noqa: E402
+from simulator.benign import TOPICS  # noqa: E402
 from simulator.encode import read_records  # noqa: E402
 from simulator.labels import IncidentLabel, read_labels, write_labels  # noqa: E402
 from simulator.run import SimulationConfig, run_simulation  # noqa: E402
@@ -78,11 +81,15 @@ DEFAULT_SCENARIOS = ";".join((
     "cs5_resource_exhaustion:variant=attachment_flood",
 ))
 INCIDENT_TAIL_S = 30.0  # no incident starts later than this before the traffic ends
+SEED_REQUESTS_PER_INSERT = 50
+# Moving the feed onto the wall clock (parse, shift, re-encode) before the clock starts: measured
+# 4.5 us per span here (1.1 M spans: 5 s); the feed starts this long after the preparation began.
+PREPARE_US_PER_SPAN = 10.0
 
 
 @dataclass
 class Feed:
-    batches: list[tuple[int, SpanColumns]]  # (send offset ns, columns on the simulated clock)
+    requests: list[tuple[int, int, bytes]]  # (send offset ns, spans, OTLP request on the simulated clock)
     labels: list[IncidentLabel]
     sim_start_ns: int
     duration_ns: int  # of the fleet's traffic (incident tails may run a little longer)
@@ -132,26 +139,40 @@ def generate(config: SimulationConfig) -> tuple[Path, Path]:
 
 
 def load_feed(records: Path, labels: Path) -> Feed:
-    batches = [(r.offset_ns, flatten_request(ExportTraceServiceRequest.FromString(r.payload), TENANT))
-               for r in read_records(records)]
+    requests = [(r.offset_ns, r.span_count, r.payload) for r in read_records(records)]
     run_labels = read_labels(labels)
-    return Feed(batches, list(run_labels.incidents), run_labels.run.start_ns,
+    return Feed(requests, list(run_labels.incidents), run_labels.run.start_ns,
                 int(run_labels.run.duration_s * SECOND))
 
 
-def shifted(columns: SpanColumns, shift: int) -> SpanColumns:
-    moved = dict(columns)
-    moved["Timestamp"] = [int(t) + shift for t in columns["Timestamp"]]  # type: ignore[call-overload]
-    moved["Events.Timestamp"] = [[int(t) + shift for t in ts] for ts in columns["Events.Timestamp"]]  # type: ignore[attr-defined]
-    return moved
+def shifted_request(payload: bytes, shift_ns: int) -> bytes:
+    """The request with every span and event time moved by ``shift_ns`` (ids unchanged)."""
+    request = ExportTraceServiceRequest.FromString(payload)
+    for resource in request.resource_spans:
+        for scope in resource.scope_spans:
+            for span in scope.spans:
+                span.start_time_unix_nano += shift_ns
+                span.end_time_unix_nano += shift_ns
+                for event in span.events:
+                    event.time_unix_nano += shift_ns
+    shifted: bytes = request.SerializeToString()
+    return shifted
+
+
+def envelopes(feed: Feed, wall_start_ns: int) -> list[tuple[int, int, bytes]]:
+    """(send offset, spans, ingest envelope) with the feed's times on the wall clock from
+    ``wall_start_ns``: what a receiver hands the writer, prepared before the clock starts."""
+    shift = wall_start_ns - feed.sim_start_ns
+    return [(offset, spans, envelope(shifted_request(payload, shift), TENANT))
+            for offset, spans, payload in feed.requests]
 
 
 class Feeder(threading.Thread):
-    """Inserts each batch at wall start + its send offset; records how late each insert finished."""
+    """Inserts each request at wall start + its send offset; records how late each insert finished."""
 
-    def __init__(self, client: Client, feed: Feed, wall_start_ns: int) -> None:
+    def __init__(self, client: Client, requests: list[tuple[int, int, bytes]], wall_start_ns: int) -> None:
         super().__init__(name="bench-feeder", daemon=True)
-        self.client, self.feed, self.wall_start_ns = client, feed, wall_start_ns
+        self.client, self.requests, self.wall_start_ns = client, requests, wall_start_ns
         self.spans = 0
         self.lag: list[float] = []
         self.thread_id: int | None = None
@@ -161,13 +182,12 @@ class Feeder(threading.Thread):
     def run(self) -> None:
         self.thread_id = threading.get_native_id()
         self.began = time.perf_counter()
-        shift = self.wall_start_ns - self.feed.sim_start_ns
-        for offset, columns in self.feed.batches:
+        for offset, spans, item in self.requests:
             due = self.wall_start_ns + offset
             wait = (due - time.time_ns()) / SECOND
             if wait > 0:
                 time.sleep(wait)
-            self.spans += insert_spans(self.client, shifted(columns, shift))
+            self.spans += insert_envelopes(self.client, [item], spans)
             self.lag.append((time.time_ns() - due) / SECOND)
         self.cpu = time.thread_time()
         self.seconds = time.perf_counter() - self.began
@@ -181,12 +201,22 @@ class Feeder(threading.Thread):
 # windows see one agent do the same thing seven times (thousands of false alerts in session 3).
 COPY_IDENTITY_ATTRIBUTES = ("gen_ai.conversation.id", "messaging.message.id", "gen_ai.tool.call.id",
                             "fleet.action.target", "fleet.claim.subject", "fleet.process.id")
+# Channels are shared names, not one incident's: `messaging.destination.name` stays, and so do
+# claims about posting there (an announcement claims `discord:#general`, where it sent).
+SHARED_PREFIXES = ("discord:",)
 # `scheme:rest` -> `scheme:h<k>/rest` (patterns on the scheme or the file name still match, e.g.
 # `file:h3/MEMORY.md`); ids without a scheme -> `id~h<k>`.
 _COPY_VALUE = ("if(position(v, ':') > 0, concat(substring(v, 1, position(v, ':')), {mark:String}, '/', "
                "substring(v, position(v, ':') + 1)), concat(v, '~', {mark:String}))")
-_COPY_MAP = ("mapApply((k, v) -> (k, if(k IN {identity:Array(String)} AND v != '', "
-             + _COPY_VALUE + ", v)), {map})")
+# Each copy also moves every topic on by its number: one agent's random provider failures then
+# fall on different topics in different copies, as independent draws would, instead of piling
+# up on one topic seven times (silent_failures clusters by agent and topic).
+_COPY_TOPIC = ("arrayElement({topics:Array(String)}, "
+               "(indexOf({topics:Array(String)}, v) + {copy:UInt32} - 1) % length({topics:Array(String)}) + 1)")
+_COPY_MAP = ("mapApply((k, v) -> (k, multiIf("
+             "k IN {identity:Array(String)} AND v != '' AND NOT arrayExists(p -> startsWith(v, p), "
+             "{shared:Array(String)}), " + _COPY_VALUE + ", "
+             "k = 'fleet.topic' AND has({topics:Array(String)}, v), " + _COPY_TOPIC + ", v)), {map})")
 _COPY_TRACE = "if({trace} = '', {trace}, concat(substring({trace}, 1, 26), {tail:String}))"
 _COPY_EXPRESSIONS = {
     "Timestamp": "Timestamp - toIntervalNanosecond({back:Int64})",
@@ -204,33 +234,44 @@ def copy_sql() -> str:
     job ids. SpanIds stay (unique with the trace id)."""
     names = ", ".join(f"`{c}`" for c in SPAN_COLUMNS)
     exprs = ", ".join(_COPY_EXPRESSIONS.get(c, f"`{c}`") for c in SPAN_COLUMNS)
-    return (f"INSERT INTO otel_traces ({names}) SELECT {exprs} FROM bench_seed "
-            "WHERE Timestamp < fromUnixTimestamp64Nano({end:Int64})")
+    return f"INSERT INTO otel_traces ({names}) SELECT {exprs} FROM bench_seed"
 
 
-def copy_parameters(copy: int, back_ns: int, end_ns: int) -> dict[str, Any]:
-    return {"back": back_ns, "end": end_ns, "tail": f"{copy:06x}", "mark": f"h{copy}",
-            "identity": list(COPY_IDENTITY_ATTRIBUTES)}
+def copy_parameters(copy: int, back_ns: int) -> dict[str, Any]:
+    return {"back": back_ns, "tail": f"{copy:06x}", "mark": f"h{copy}", "copy": copy,
+            "identity": list(COPY_IDENTITY_ATTRIBUTES), "shared": list(SHARED_PREFIXES),
+            "topics": list(TOPICS)}
+
+
+def seed(client: Client, feed: Feed) -> None:
+    """``bench_seed``: the feed's benign traces that begin within the traffic's duration, whole,
+    on the simulated clock, parsed by ClickHouse as production does (inserted into the empty
+    spans table, moved aside, the table emptied). Whole traces: cutting the copies at a time
+    left turns without the tool calls that followed their claims (false completions)."""
+    columns = ", ".join(f"`{c}`" for c in SPAN_COLUMNS)
+    for start in range(0, len(feed.requests), SEED_REQUESTS_PER_INSERT):
+        chunk = feed.requests[start:start + SEED_REQUESTS_PER_INSERT]
+        insert_envelopes(client, [envelope(p, TENANT) for _, _, p in chunk], sum(n for _, n, _ in chunk))
+    client.command("CREATE TABLE bench_seed AS otel_traces")
+    client.command(f"INSERT INTO bench_seed ({columns}) SELECT {columns} FROM otel_traces "
+                   "WHERE TraceId NOT IN {incidents:Array(String)} AND TraceId IN (SELECT TraceId FROM otel_traces "
+                   "GROUP BY TraceId HAVING min(Timestamp) < fromUnixTimestamp64Nano({end:Int64}))",
+                   parameters={"incidents": sorted({t for label in feed.labels for t in label.trace_ids}),
+                               "end": feed.sim_start_ns + feed.duration_ns})
+    client.command("TRUNCATE TABLE otel_traces")
 
 
 def preload_history(client: Client, feed: Feed, minutes: float, wall_start_ns: int) -> int:
-    """Copies of the benign traffic in the minutes before the run, each with its own trace,
-    conversation, message, call, file and job ids (``copy_sql``)."""
+    """Copies of the benign traffic in the minutes before ``wall_start_ns``, each with its own
+    trace, conversation, message, call, file and job ids (``copy_sql``). Needs an empty spans table."""
     if minutes <= 0:
         return 0
-    incident_traces = {t for label in feed.labels for t in label.trace_ids}
-    client.command("CREATE TABLE bench_seed AS otel_traces")
-    shift = wall_start_ns - feed.sim_start_ns
-    for _, columns in feed.batches:
-        keep = [i for i, t in enumerate(columns["TraceId"]) if t not in incident_traces]
-        picked = {name: [columns[name][i] for i in keep] for name in SPAN_COLUMNS}
-        client.insert("bench_seed", [shifted(picked, shift)[n] for n in SPAN_COLUMNS],
-                      column_names=list(SPAN_COLUMNS), column_oriented=True)
-    span_ns = feed.duration_ns
+    seed(client, feed)
+    shift, span_ns = wall_start_ns - feed.sim_start_ns, feed.duration_ns
     copies = int(minutes * 60 * SECOND // span_ns) + 1
     sql = copy_sql()
     for k in range(1, copies + 1):
-        client.command(sql, parameters=copy_parameters(k, k * span_ns, wall_start_ns + span_ns))
+        client.command(sql, parameters=copy_parameters(k, k * span_ns - shift))
     rows = int(client.query("SELECT count() FROM otel_traces").result_rows[0][0])
     client.command("DROP TABLE bench_seed")
     return rows
@@ -388,8 +429,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if history:
         start_at_history_end(engine, client)
         print(f"history: {history} spans loaded in {time.perf_counter() - began:.0f} s")
-    wall_start = time.time_ns() + SECOND
-    feeder = Feeder(connect(settings), feed, wall_start)
+    spans = sum(n for _, n, _ in feed.requests)
+    wall_start = time.time_ns() + SECOND + int(spans * PREPARE_US_PER_SPAN * 1000)
+    prepared = envelopes(feed, wall_start)
+    if time.time_ns() > wall_start:
+        print(f"preparing the feed overran its start by {(time.time_ns() - wall_start) / SECOND:.1f} s")
+    feeder = Feeder(connect(settings), prepared, wall_start)
     feeder.start()
     time.sleep(max(0.0, (wall_start - time.time_ns()) / SECOND + args.warmup - args.baseline_seconds))
     # The last seconds of the feed-only warm-up: chDB's CPU for ingest alone, the baseline the

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from bench.detectors_bench import SECOND, Feed, load_feed, preload_history
+from bench.detectors_bench import SECOND, Feed, Feeder, envelopes, load_feed, preload_history
+from simulator.benign import TOPICS
 from simulator.labels import write_labels
 from simulator.run import SimulationConfig, run_simulation
 from simulator.suite import parse_spec
@@ -28,44 +29,74 @@ def feed(tmp_path_factory: pytest.TempPathFactory) -> Feed:
     return load_feed(records, labels)
 
 
-def _per_copy(ch: Client, sql: str) -> dict[str, set[str]]:
-    """copy number (the trace id's last six hex digits) -> the distinct values ``sql`` selects."""
-    rows = ch.query(f"SELECT right(TraceId, 6), groupUniqArray(value) FROM ({sql}) GROUP BY 1").result_rows
+WALL = 1_780_000_000 * SECOND  # (in the past) the live feed starts here, the history lies before it
+
+
+def _per_copy(ch: Client, attribute: str, history: dict[str, int]) -> dict[str, set[str]]:
+    """copy number (the trace id's last six hex digits) -> the attribute's distinct values."""
+    rows = ch.query(f"SELECT right(TraceId, 6), groupUniqArray(SpanAttributes['{attribute}'] AS value) "
+                    "FROM otel_traces WHERE value != '' AND TraceId IN {h:Array(String)} GROUP BY 1",
+                    parameters={"h": sorted(history)}).result_rows
     return {str(copy): {str(v) for v in values} for copy, values in rows}
 
 
+def _feed(ch: Client, feed: Feed) -> None:
+    """The live feed as the bench's feeder inserts it (its requests due at once: WALL is past)."""
+    feeder = Feeder(ch, envelopes(feed, WALL), WALL)
+    feeder.run()
+    assert feeder.spans == sum(n for _, n, _ in feed.requests) > 0
+
+
 def test_history_copies_have_their_own_identities(ch: Client, feed: Feed) -> None:
-    wall = 1_800_000_000 * SECOND
-    rows = preload_history(ch, feed, minutes=3, wall_start_ns=wall)  # 2 copies of 120 s
-    assert rows > 0
-    conversations = _per_copy(ch, "SELECT TraceId, SpanAttributes['gen_ai.conversation.id'] AS value "
-                                  "FROM otel_traces WHERE value != ''")
+    rows = preload_history(ch, feed, minutes=3, wall_start_ns=WALL)  # 2 copies of 120 s
+    history = {str(t): int(n) for t, n in ch.query("SELECT TraceId, count() FROM otel_traces GROUP BY 1").result_rows}
+    assert rows == sum(history.values()) > 0
+    _feed(ch, feed)
+    live = {str(t): int(n) for t, n in ch.query(
+        "SELECT TraceId, count() FROM otel_traces WHERE TraceId NOT IN {h:Array(String)} GROUP BY 1",
+        parameters={"h": sorted(history)}).result_rows}
+    conversations = _per_copy(ch, "gen_ai.conversation.id", history)
     assert sorted(conversations) == ["000001", "000002"]
-    original = {str(v) for _, columns in feed.batches for attributes in columns["SpanAttributes"]
-                for k, v in dict(attributes).items() if k == "gen_ai.conversation.id"}  # type: ignore[call-overload]
+    original = _per_copy(ch, "gen_ai.conversation.id", live)  # keyed by random trace ends
+    original_ids = set().union(*original.values())
     first, second = conversations["000001"], conversations["000002"]
-    assert first and not first & second and not first & original and not second & original
+    assert first and original_ids and not first & second and not first & original_ids and not second & original_ids
     assert len(first) == len(second)  # renamed one to one, not merged
 
     # A claim still names what its own copy acted on, and file-name patterns still match.
-    claimed = _per_copy(ch, "SELECT TraceId, SpanAttributes['fleet.claim.subject'] AS value "
-                            "FROM otel_traces WHERE value != ''")
-    targets = _per_copy(ch, "SELECT TraceId, SpanAttributes['fleet.action.target'] AS value "
-                            "FROM otel_traces WHERE value != ''")
+    claimed = _per_copy(ch, "fleet.claim.subject", history)
+    targets = _per_copy(ch, "fleet.action.target", history)
     assert claimed["000001"] & targets["000001"]
     assert not claimed["000001"] & targets["000002"]
     assert all(t.split(":", 1)[1].startswith("h2/") for t in targets["000002"])
     assert any(t.startswith("file:h2/") and t.endswith(".md") for t in targets["000002"])
+    shared = {c for c in set().union(*claimed.values()) if c.startswith("discord:")}
+    assert shared and all("/h" not in c for c in shared)  # channels are not renamed
 
-    # Each copy lies in its own earlier stretch; incident traces are not copied.
-    bounds = ch.query("SELECT right(TraceId, 6), toUnixTimestamp64Nano(max(Timestamp)) FROM otel_traces "
-                      "GROUP BY 1 ORDER BY 1").result_rows
-    for copy, newest in bounds:
-        assert int(newest) < wall - (int(copy, 16) - 1) * feed.duration_ns
+    # Topics move on by one per copy (in the simulator's order): failures spread over topics.
+    span = ch.query("SELECT any(SpanId) FROM otel_traces WHERE TraceId IN {h:Array(String)} "
+                    "AND SpanAttributes['fleet.topic'] != ''", parameters={"h": sorted(history)}).result_rows[0][0]
+    topic = {str(t): str(v) for t, v in ch.query(
+        "SELECT TraceId, SpanAttributes['fleet.topic'] FROM otel_traces WHERE SpanId = {s:String}",
+        parameters={"s": span}).result_rows}
+    assert len(topic) == 3
+    original_topic = next(v for t, v in topic.items() if t not in history)
+    for trace, value in topic.items():
+        if trace in history:
+            assert value == TOPICS[(TOPICS.index(original_topic) + int(trace[-6:], 16)) % len(TOPICS)]
+
+    # Whole traces (as many spans as the same trace in the feed), each copy beginning in its
+    # own earlier stretch; incident traces are not copied.
+    by_prefix = {trace[:26]: spans for trace, spans in live.items()}
+    assert all(by_prefix[trace[:26]] == spans for trace, spans in history.items())
+    starts = ch.query("SELECT right(TraceId, 6), toUnixTimestamp64Nano(max(first)) FROM (SELECT TraceId, "
+                      "min(Timestamp) AS first FROM otel_traces WHERE TraceId IN {h:Array(String)} "
+                      "GROUP BY TraceId) GROUP BY 1", parameters={"h": sorted(history)}).result_rows
+    assert len(starts) == 2
+    for copy, latest in starts:
+        assert int(latest) < WALL - (int(copy, 16) - 1) * feed.duration_ns
     incident = {t[:26] for label in feed.labels for t in label.trace_ids}
-    assert incident
-    copied = {str(r[0]) for r in ch.query("SELECT DISTINCT substring(TraceId, 1, 26) FROM otel_traces").result_rows}
-    assert not incident & copied
+    assert incident and not incident & {t[:26] for t in history}
     assert not ch.query("EXISTS TABLE bench_seed").result_rows[0][0]
 
 
@@ -74,7 +105,14 @@ def test_no_history_when_none_asked(ch: Client, feed: Feed) -> None:
     assert ch.query("SELECT count() FROM otel_traces").result_rows[0][0] == 0
 
 
-def test_feed_keeps_the_incident_trace_ids(feed: Feed) -> None:
-    fed = {str(t) for _, columns in feed.batches for t in columns["TraceId"]}
-    assert feed.labels and all(set(label.trace_ids) <= fed for label in feed.labels)
-
+def test_feed_on_the_wall_clock_keeps_the_incident_trace_ids(ch: Client, feed: Feed) -> None:
+    """ClickHouse parses the shifted requests; the labels' trace ids are found, moved by the shift."""
+    _feed(ch, feed)
+    rows = ch.query("SELECT TraceId, toUnixTimestamp64Nano(min(Timestamp)) FROM otel_traces "
+                    "WHERE TenantId = 'bench' GROUP BY TraceId").result_rows
+    first = {str(t): int(ts) for t, ts in rows}
+    assert min(first.values()) >= WALL
+    assert max(first.values()) < WALL + feed.duration_ns + 600 * SECOND
+    for label in feed.labels:
+        assert label.trace_ids and set(label.trace_ids) <= set(first)
+        assert min(first[t] for t in label.trace_ids) - WALL == label.start_ns - feed.sim_start_ns
