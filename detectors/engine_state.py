@@ -41,7 +41,10 @@ class EngineState:
             for tenant in self.cursors.tenants("watermark"):
                 watermark = self.cursors.get("watermark", tenant) or 0
                 for detector in registry:
-                    position = self.cursors.get("evaluated", tenant, detector.name) or 0
+                    position = self.cursors.get("evaluated", tenant, detector.name)
+                    if position is None:  # as the sweep starts: from the tenant's origin
+                        origin = self.cursors.get("origin", tenant) or watermark
+                        position = align_down(origin, detector.slide_ns)
                     due = align_down(sweep_watermark(detector, watermark), detector.slide_ns)
                     if position < due:
                         return True
