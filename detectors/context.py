@@ -6,9 +6,11 @@ changed (``traces``) or to a few agents (``agents``), may start reading later th
 starts (``read_from_ns``: no span of those traces is older), works on a scratch copy of the
 baseline (only full windows may teach it), and reads the fleet directory the engine keeps per
 tenant. Query results are shared through ``cache``
-between the detectors evaluated on the same window in one tick. A full window on the sweep reads
-row-level queries and the directory in time slices (``slicing``, detectors/slices.py), so a live
-query waits behind one slice at most.
+between the detectors evaluated on the same window in one tick. The shared frames come from the
+engine's span tail (``tail``, detectors/tail.py) when it holds the part of the window asked for;
+otherwise from ClickHouse, where a full window on the sweep reads row-level queries and the
+directory in time slices (``slicing``, detectors/slices.py), so a live query waits behind one
+slice at most.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from detectors.model import Window
 from detectors.policy import Policy
 from detectors.slices import Slicing, read_sliced, rows_sliced, sliceable
 from detectors.state import BaselineStore
+from detectors.tail import SpanTail
 
 # Every detector query filters with this: the spans table's sort key starts with
 # (TenantId, toStartOfMinute(Timestamp)), so this reads only the window's granules.
@@ -88,6 +91,7 @@ class EvalContext:
         traces: list[str] | None = None, cache: QueryCache | None = None,
         directory: FleetDirectory | None = None, agents: list[str] | None = None,
         read_from_ns: int | None = None, slicing: Slicing | None = None,
+        tail: SpanTail | None = None,
     ) -> None:
         self.client = client
         self.window = window
@@ -100,6 +104,7 @@ class EvalContext:
         self._cache: QueryCache = cache if cache is not None else {}
         self._directory = directory
         self._slicing = slicing
+        self._tail = tail
 
     @property
     def live(self) -> bool:
@@ -131,8 +136,11 @@ class EvalContext:
         """Run ``sql`` (with ``{window}`` standing for the window filter) into a polars frame."""
         text, bound, key = self._bind(sql, parameters)
         if ("frame",) + key not in self._cache:
-            slicing = self._slices() if sliceable(sql) else None
-            if slicing is not None:
+            held = self._from_tail(sql) if not parameters else None
+            slicing = self._slices() if held is None and sliceable(sql) else None
+            if held is not None:
+                frame = held
+            elif slicing is not None:
                 frame = read_sliced(self.client, text, bound, slicing)
             else:
                 whole = pl.from_arrow(self.client.query_arrow(text, parameters=bound))
@@ -141,6 +149,15 @@ class EvalContext:
             self._remember(("frame",) + key, frame)
         cached: pl.DataFrame = self._cache[("frame",) + key]
         return cached
+
+    def _from_tail(self, sql: str) -> pl.DataFrame | None:
+        """The frame from the engine's span tail, if it keeps ``sql``'s frame and holds all of
+        this evaluation's part of the window."""
+        if self._tail is None:
+            return None
+        bounds = self.bounds
+        return self._tail.read(sql, self.window.tenant, bounds["start_ns"], bounds["end_ns"],
+                               self.traces, self.agents)
 
     def rows(self, sql: str, **parameters: Any) -> list[tuple[Any, ...]]:
         text, bound, key = self._bind(sql, parameters)

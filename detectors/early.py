@@ -32,6 +32,7 @@ from detectors.registry import DetectorRegistry
 from detectors.scan import NewData
 from detectors.settle import SettlingTraces
 from detectors.sweep import decided
+from detectors.tail import SpanTail
 
 log = logging.getLogger(__name__)
 EARLY_CHUNK = 5000  # trace ids per live query (bound the bound parameter)
@@ -68,8 +69,9 @@ class LiveLane:
     """Evaluates the live detectors on one tenant's new data; shares the engine's state."""
 
     def __init__(self, client: Client, registry: DetectorRegistry, policy: Policy,
-                 state: EngineState, max_traces: int, max_agents: int, settle_s: float = 0.0) -> None:
-        self.client, self.policy, self.state = client, policy, state
+                 state: EngineState, max_traces: int, max_agents: int, settle_s: float = 0.0,
+                 tail: SpanTail | None = None) -> None:
+        self.client, self.policy, self.state, self.tail = client, policy, state, tail
         self.detectors = early_detectors(registry)
         self.max_traces, self.max_agents = max_traces, max_agents
         seed = max((d.window_ns for d in self.detectors), default=0)
@@ -167,7 +169,7 @@ class LiveLane:
         window = Window(tenant, end - detector.window_ns, end)
         baseline = ScratchBaseline(self.state.baselines, tenant, detector.name, self.state.lock)
         return EvalContext(self.client, window, self.policy, baseline, cache=cache,
-                           directory=directory, **part)
+                           directory=directory, tail=self.tail, **part)
 
     def _parts(self, traces: list[str], end: int) -> list[tuple[list[str], int | None]]:
         """The traces in chunks, recent ones apart from older ones, each chunk with the earliest

@@ -14,6 +14,7 @@ persisted after the alerts, so a crash re-evaluates rather than skips, and the i
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from typing import Any
@@ -22,6 +23,7 @@ from clickhouse_connect.driver.client import Client
 
 from detectors.alerts import write_alerts
 from detectors.base import SECOND_NS, Detector
+from detectors.builtin.frames import SHARED
 from detectors.coverage import CoverageMonitor
 from detectors.early import LiveLane, allows_early
 from detectors.engine_state import EngineState
@@ -29,8 +31,25 @@ from detectors.policy import Policy, load_policy
 from detectors.registry import DetectorRegistry
 from detectors.scan import IngestScanner, NewData
 from detectors.sweep import Sweeper
+from detectors.tail import SpanTail
 from fleetwatch.clickhouse import connect
 from fleetwatch.config import Settings
+
+log = logging.getLogger(__name__)
+TAIL_MARGIN_NS = 60 * SECOND_NS  # the tail keeps this much past the longest window's reach
+
+
+def span_tail(settings: Settings, registry: DetectorRegistry) -> SpanTail | None:
+    """The span tail for ``registry`` (None when ``detector_tail_max_mb`` is 0): it keeps what
+    the longest window reaches back to, full windows closing late included."""
+    if settings.detector_tail_max_mb == 0:
+        return None
+    longest = max((d.window_ns for d in registry), default=0)
+    reach = settings.detector_early_sweep_delay_seconds + settings.detector_allowed_lateness_seconds
+    return SpanTail(SHARED, longest + int(reach * SECOND_NS) + TAIL_MARGIN_NS,
+                    settings.detector_tail_max_mb * 2**20,
+                    int((settings.detector_sweep_slice_seconds or 30.0) * SECOND_NS),
+                    int(settings.detector_ingest_overlap_seconds * SECOND_NS))
 
 
 class DetectorEngine:
@@ -51,15 +70,17 @@ class DetectorEngine:
             client, int(settings.detector_ingest_overlap_seconds * SECOND_NS),
             int(settings.detector_max_clock_skew_seconds * 1000),
         )
+        self.tail = span_tail(settings, registry)
         self.live = LiveLane(client, registry, self.policy, self.state,
                              settings.detector_early_max_traces, settings.detector_live_max_agents,
-                             settings.detector_live_settle_seconds)
+                             settings.detector_live_settle_seconds, self.tail)
         self._early_delay = int(settings.detector_early_sweep_delay_seconds * SECOND_NS)
         self.sweeper = Sweeper(self.state, registry, self.policy, self._sweep_watermark,
                                settings.detector_max_windows_per_tick,
-                               int(settings.detector_sweep_slice_seconds * SECOND_NS))
+                               int(settings.detector_sweep_slice_seconds * SECOND_NS), self.tail)
         self._loaded = False
         self.tick_phases: deque[tuple[float, float]] = deque(maxlen=10_000)  # scan, live lane (s)
+        self.tail_seconds: deque[float] = deque(maxlen=10_000)  # the span tail's update per tick
 
     def run_once(self) -> int:
         """Evaluate what is due; return the number of alert rows this call wrote (with the sweep
@@ -110,6 +131,7 @@ class DetectorEngine:
             cursor = self.cursors.get("ingest") or 0
         began = time.perf_counter()
         news, newest = self.scanner.scan(cursor)
+        self._update_tail(news)
         scanned = time.perf_counter()
         with lock:
             self._advance_watermarks(news, newest)
@@ -127,6 +149,20 @@ class DetectorEngine:
             self.baselines.flush()
             self.cursors.flush()
         return written
+
+    def _update_tail(self, news: list[NewData]) -> None:
+        if self.tail is None:
+            return
+        began = time.perf_counter()
+        try:
+            self.tail.update(self.client, self.scanner.since, max((n.max_ns for n in news), default=0))
+        except Exception:
+            # A lost update leaves a gap the tail cannot see: start it over (it seeds again),
+            # and let the tick fail as a failed scan would.
+            log.warning("span tail update failed; the tail starts over", exc_info=True)
+            self.tail.reset()
+            raise
+        self.tail_seconds.append(time.perf_counter() - began)
 
     def _sweep_watermark(self, detector: Detector[Any], watermark: int) -> int:
         # Detectors that alert early can afford to close full windows later, so that spans of

@@ -45,10 +45,11 @@ class IngestScanner:
     def __init__(self, client: Client, overlap_ns: int, skew_ms: int) -> None:
         self._client, self._overlap, self._skew_ms = client, overlap_ns, skew_ms
         self._seen = pl.DataFrame(schema={"tenant": pl.String, "trace": pl.String, "seen": pl.UInt64})
+        self.since = 0  # the lower IngestedAt bound of the last scan (the span tail reads from it)
 
     def scan(self, cursor_ns: int) -> tuple[list[NewData], int | None]:
         """New spans per tenant, and the newest IngestedAt seen (the next cursor)."""
-        since = max(0, cursor_ns - self._overlap) if cursor_ns else 0
+        since = self.since = max(0, cursor_ns - self._overlap) if cursor_ns else 0
         arrow = self._client.query_arrow(_SCAN_SQL, parameters={"since": since, "skew_ms": self._skew_ms})
         rows = pl.from_arrow(arrow)
         assert isinstance(rows, pl.DataFrame)

@@ -37,6 +37,7 @@ from detectors.model import Finding, Window
 from detectors.policy import Policy
 from detectors.registry import DetectorRegistry
 from detectors.slices import MIN_PAUSE_S, Slicing
+from detectors.tail import SpanTail
 from detectors.windows import align_down, plan_windows
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class Sweeper:
     def __init__(
         self, state: EngineState, registry: DetectorRegistry, policy: Policy,
         sweep_watermark: Callable[[Detector[Any], int], int], max_windows: int,
-        slice_ns: int = 0,
+        slice_ns: int = 0, tail: SpanTail | None = None,
     ) -> None:
         self.state, self.registry, self.policy = state, registry, policy
         self._sweep_watermark, self._max_windows = sweep_watermark, max_windows
@@ -80,6 +81,7 @@ class Sweeper:
         self._progressed = False  # has this pass evaluated a window yet (progress over budget)
         self._duty = 1.0  # share of wall time the thread may spend evaluating (set by start)
         self._slice_ns = slice_ns  # event time per full-window query on the thread (0: whole)
+        self._tail = tail  # the span tail: seeded here, read by every full window it holds
         self._rested_for = 0.0  # work already rested for during the current window (slices)
         self.pass_seconds: deque[float] = deque(maxlen=10_000)  # wall time of recent passes
         self.window_seconds: deque[tuple[str, float]] = deque(maxlen=10_000)  # detector, wall
@@ -126,6 +128,7 @@ class Sweeper:
         with self._pass_lock:
             began = time.perf_counter()
             self._progressed = False
+            self._seed_tail(client)
             with self.state.lock:
                 tenants = sorted(self.state.cursors.tenants("watermark"))
             written = sum(self._sweep_tenant(client, tenant, deadline) for tenant in tenants)
@@ -172,7 +175,7 @@ class Sweeper:
             window = Window(tenant, end - detector.window_ns, end)
             baseline = StagedBaseline(state.baselines, tenant, detector.name, state.lock, client)
             ctx = EvalContext(client, window, self.policy, baseline, directories, cache=cache,
-                              slicing=self._slicing())
+                              slicing=self._slicing(), tail=self._tail)
             self._progressed = True
             began, self._rested_for = time.perf_counter(), 0.0
             findings = self._findings(detector, ctx)
@@ -192,6 +195,18 @@ class Sweeper:
                 if end > position:
                     state.cursors.put(end, "evaluated", tenant, detector.name)
         return written
+
+    def _seed_tail(self, client: Client) -> None:
+        """Seed the span tail before sweeping: windows it holds then need no full-window reads.
+        Each slice is rested for as a full window's slice is."""
+        if self._tail is None:
+            return
+        while not self._stop.is_set():
+            began = time.perf_counter()
+            if not self._tail.seed_step(client):
+                return
+            if self._on_thread():
+                self._between_slices(time.perf_counter() - began)
 
     def _on_thread(self) -> bool:
         return threading.get_native_id() == self.thread_id

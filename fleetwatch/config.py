@@ -164,6 +164,14 @@ class Settings(BaseSettings):
         "loops) judge a changed trace live once its root span is in view and it has had no new "
         "spans for this long; 0 = judge every change at once.",
     )
+    # --- detector engine, span tail (detectors/tail.py; issue 4 latency) ---
+    detector_tail_max_mb: int = Field(
+        default=2048, ge=0,
+        description="Memory for the span tail: the recent turns, tool calls, sends and model calls "
+        "the detectors read, kept in memory and topped up each tick instead of re-read from "
+        "ClickHouse; it holds up to the longest detector window, the oldest dropped first beyond "
+        "this; windows it does not hold are queried. 0 = off.",
+    )
 
     # --- webhook delivery (detectors/delivery, docs/webhooks.md) -------------------------
     webhook_allow_private_targets: bool = Field(

@@ -3,9 +3,15 @@
 Each returns a polars frame with the same column names whatever detector asks, so detector
 logic reads like the conventions (docs/conventions.md). ``kind`` falls back to a guess from the
 tool name when ``fleet.action.kind`` is missing (sparse instrumentation, renamed tools).
+
+Each family's columns are written once (``SharedFrame``): the window query detectors run and
+the query the engine's span tail (detectors/tail.py) keeps them in memory with are both built
+from them, so a frame read from the tail has the columns and types of one read from ClickHouse.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -15,18 +21,26 @@ _COMMON = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, TraceId AS trace, SpanId AS span, AgentId AS agent"
 )
 
-TURNS_SQL = f"""
-SELECT {_COMMON}, toInt64(Duration) AS duration, PrincipalId AS principal,
-       PrincipalName AS principal_name, Channel AS channel,
-       SpanAttributes['fleet.trigger'] AS trigger,
-       SpanAttributes['gen_ai.conversation.id'] AS conversation,
-       toBool(SpanAttributes['fleet.instruction.urgent'] = 'true') AS urgent,
-       SpanAttributes['fleet.claim'] AS claim,
-       SpanAttributes['fleet.claim.subject'] AS claim_subject,
-       SpanAttributes['gen_ai.input.messages'] AS input_text
-FROM otel_traces WHERE {{window}} AND Operation = 'invoke_agent'
-ORDER BY ts
-"""
+
+@dataclass(frozen=True)
+class SharedFrame:
+    """A span family: its columns (after ts, trace, span, agent) and which spans belong to it."""
+
+    name: str
+    columns: str
+    spans: str  # the condition on the spans' operation
+
+    @property
+    def window_sql(self) -> str:
+        return (f"SELECT {_COMMON}, {self.columns}\nFROM otel_traces WHERE {{window}} AND {self.spans}"
+                "\nORDER BY ts")
+
+    @property
+    def tail_sql(self) -> str:
+        return (f"SELECT TenantId AS tenant, toUnixTimestamp64Nano(IngestedAt) AS ingested, {_COMMON},"
+                f" {self.columns}\nFROM otel_traces"
+                f" WHERE {{rows}} AND {self.spans}")
+
 
 GUESSED_KIND = """multiIf(
     SpanAttributes['fleet.action.kind'] != '', SpanAttributes['fleet.action.kind'],
@@ -36,8 +50,16 @@ GUESSED_KIND = """multiIf(
     match(lower(ToolName), '(write|edit|push|upload|transfer|add|create|order|submit)'), 'write',
     'read')"""
 
-TOOLS_SQL = f"""
-SELECT {_COMMON}, ToolName AS tool, {GUESSED_KIND} AS kind,
+TURNS = SharedFrame("turns", """toInt64(Duration) AS duration, PrincipalId AS principal,
+       PrincipalName AS principal_name, Channel AS channel,
+       SpanAttributes['fleet.trigger'] AS trigger,
+       SpanAttributes['gen_ai.conversation.id'] AS conversation,
+       toBool(SpanAttributes['fleet.instruction.urgent'] = 'true') AS urgent,
+       SpanAttributes['fleet.claim'] AS claim,
+       SpanAttributes['fleet.claim.subject'] AS claim_subject,
+       SpanAttributes['gen_ai.input.messages'] AS input_text""", "Operation = 'invoke_agent'")
+
+TOOLS = SharedFrame("tools", f"""ToolName AS tool, {GUESSED_KIND} AS kind,
        SpanAttributes['fleet.action.target'] AS target,
        toBool(StatusCode = 'STATUS_CODE_ERROR' OR SpanAttributes['error.type'] != '') AS failed,
        SpanAttributes['error.type'] AS error_type,
@@ -46,34 +68,26 @@ SELECT {_COMMON}, ToolName AS tool, {GUESSED_KIND} AS kind,
        SpanAttributes['fleet.process.id'] AS process,
        SpanAttributes['fleet.process.state'] AS process_state,
        SpanAttributes['gen_ai.tool.call.arguments'] AS arguments,
-       SpanAttributes['gen_ai.tool.call.result'] AS result
-FROM otel_traces WHERE {{window}} AND Operation = 'execute_tool'
-ORDER BY ts
-"""
+       SpanAttributes['gen_ai.tool.call.result'] AS result""", "Operation = 'execute_tool'")
 
-SENDS_SQL = f"""
-SELECT {_COMMON},
+SENDS = SharedFrame("sends", """
        JSONExtract(SpanAttributes['fleet.message.recipients'], 'Array(String)') AS recipients,
        SpanAttributes['messaging.destination.name'] AS destination,
        SpanAttributes['messaging.system'] AS system,
        concat(SpanAttributes['gen_ai.output.messages'], SpanAttributes['gen_ai.input.messages'])
-           AS text
-FROM otel_traces WHERE {{window}} AND Operation = 'send'
-ORDER BY ts
-"""
+           AS text""", "Operation = 'send'")
 
-CHATS_SQL = f"""
-SELECT {_COMMON}, SpanAttributes['gen_ai.provider.name'] AS provider,
+CHATS = SharedFrame("chats", """SpanAttributes['gen_ai.provider.name'] AS provider,
        SpanAttributes['fleet.topic'] AS topic,
        toBool(StatusCode = 'STATUS_CODE_ERROR' OR SpanAttributes['error.type'] != '') AS failed,
        SpanAttributes['error.type'] AS error_type,
        SpanAttributes['gen_ai.response.finish_reasons'] AS finish,
        InputTokens AS input_tokens, OutputTokens AS output_tokens,
-       SpanAttributes['gen_ai.output.messages'] AS text
-FROM otel_traces
-WHERE {{window}} AND Operation IN ('chat', 'text_completion', 'generate_content')
-ORDER BY ts
-"""
+       SpanAttributes['gen_ai.output.messages'] AS text""",
+                    "Operation IN ('chat', 'text_completion', 'generate_content')")
+
+SHARED = (TURNS, TOOLS, SENDS, CHATS)  # what the engine's span tail keeps
+TURNS_SQL, TOOLS_SQL, SENDS_SQL, CHATS_SQL = (f.window_sql for f in SHARED)
 
 
 def turns(ctx: EvalContext) -> pl.DataFrame:

@@ -1,0 +1,164 @@
+"""The span tail: the shared frames (turns, tool calls, sends, model calls) of the recent past,
+kept in memory and topped up with what each tick ingested, so windows are read without
+querying ClickHouse.
+
+Why: chDB runs one query at a time per process, and re-reading a 15-30 minute window every
+slide held it for 30-70 s at 10,000 spans/s while every live query waited. Windows slide, so
+nearly all of a window was read before. The tail reads only the rows ingested since the last
+tick (``update``, by IngestedAt) and, once, in slices on the sweep thread, what ClickHouse held
+before the tail started (``seed_step``, newest event time first).
+
+The promise: every span whose Timestamp is at or after ``covered_from`` and that ClickHouse held
+at the last update is in the tail, once (a redelivered span is held once). ``read`` answers a
+window only when it starts at or after ``covered_from``, with the rows, columns and order the
+window query would return; otherwise it returns None and the caller queries ClickHouse. Memory
+is bounded: spans older than ``keep_ns`` behind the newest are dropped, and beyond ``max_bytes``
+the oldest go first; either only raises ``covered_from``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import polars as pl
+from clickhouse_connect.driver.client import Client
+
+from detectors.tail_chunks import Chunk, Chunks
+
+_UPDATE_ROWS = ("IngestedAt > fromUnixTimestamp64Nano({since:Int64})"
+                " AND Timestamp >= fromUnixTimestamp64Nano({floor:Int64})")
+_SEED_ROWS = ("IngestedAt <= fromUnixTimestamp64Nano({origin:Int64})"
+              " AND Timestamp >= fromUnixTimestamp64Nano({low:Int64})"
+              " AND Timestamp < fromUnixTimestamp64Nano({high:Int64})")
+_NO_END = 2**62  # the top seed slice is open-ended (spans stamped ahead of the newest)
+SEED_FILL = 0.9  # seeding stops at this share of max_bytes, leaving room for what arrives
+
+
+class TailedFrame(Protocol):
+    """A shared frame the tail keeps: its window query (``{window}`` for the window filter) and
+    the same columns led by ``tenant`` and ``ingested`` for any rows (``{rows}``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def window_sql(self) -> str: ...
+
+    @property
+    def tail_sql(self) -> str: ...
+
+
+class SpanTail:
+    def __init__(self, frames: Sequence[TailedFrame], keep_ns: int, max_bytes: int,
+                 seed_slice_ns: int, settle_ns: int) -> None:
+        self._frames = {f.window_sql: f for f in frames}
+        self._keep, self._seed_slice, self._settle = keep_ns, seed_slice_ns, settle_ns
+        self._chunks = Chunks(max_bytes)
+        self._lock = threading.Lock()
+        self._empty: dict[str, pl.DataFrame] = {}  # frame name -> its schema, no rows
+        self._origin: int | None = None  # spans ingested after this come by update, others by seed
+        self._seeded_to: int | None = None  # event time seeded down to (None: not begun)
+        self._newest = 0  # newest event time seen (the scan's, clock skew excluded)
+        self._generation = 0  # bumped by reset: a seed slice read before it is dropped
+        self.reads = {"held": 0, "missed": 0}  # window reads answered here, and sent to ClickHouse
+
+    # -- what the engine calls -------------------------------------------------------------
+
+    def update(self, client: Client, since_ns: int, newest_ns: int) -> None:
+        """Add the spans ingested after ``since_ns`` (the ingest scan's lower bound)."""
+        with self._lock:
+            self._newest = max(self._newest, newest_ns)
+            if self._origin is None:
+                self._origin = since_ns
+            since = max(since_ns, self._origin)
+            floor = max(0, self._newest - self._keep)
+        loaded = {f.name: self._query(client, f, _UPDATE_ROWS, {"since": since, "floor": floor})
+                  for f in self._frames.values()}
+        with self._lock:
+            for name, rows in loaded.items():
+                self._chunks.add_new(name, rows, since)
+            if self._seeded_to is None and since == 0:
+                self._seeded_to = floor  # nothing was ingested before: nothing to seed
+            self._chunks.evict(max(0, self._newest - self._keep))
+
+    def seed_step(self, client: Client) -> bool:
+        """Load one slice of what was ingested before the first update; False when there is
+        nothing (more) to seed now."""
+        with self._lock:
+            if self._origin is None or time.time_ns() < self._origin + self._settle:
+                return False  # inserts stamped before the origin may still be committing
+            high = _NO_END if self._seeded_to is None else self._seeded_to
+            bottom = max(self._newest - self._keep, self._chunks.evicted_to)
+            if high <= bottom or self._chunks.bytes >= SEED_FILL * self._chunks.max_bytes:
+                return False
+            top = self._seeded_to if self._seeded_to is not None else self._newest + 1
+            low = max(bottom, top - self._seed_slice)
+            origin, generation = self._origin, self._generation
+        loaded = {f.name: self._query(client, f, _SEED_ROWS, {"origin": origin, "low": low, "high": high})
+                  for f in self._frames.values()}
+        with self._lock:
+            if generation != self._generation:
+                return True  # reset meanwhile: seed afresh
+            for name, rows in loaded.items():
+                self._chunks.add_old(name, rows)
+            self._seeded_to = low
+        return True
+
+    def reset(self) -> None:
+        """Forget everything (after a failed update: a gap the tail could not see)."""
+        with self._lock:
+            self._chunks = Chunks(self._chunks.max_bytes)
+            self._origin = self._seeded_to = None
+            self._generation += 1
+
+    def read(self, window_sql: str, tenant: str, start_ns: int, end_ns: int,
+             traces: list[str] | None = None, agents: list[str] | None = None) -> pl.DataFrame | None:
+        """The window query's result for ``[start_ns, end_ns)``, optionally only ``traces`` or
+        ``agents``; None when the tail does not hold all of it."""
+        frame = self._frames.get(window_sql)
+        if frame is None:
+            return None
+        with self._lock:
+            covered = self.covered_from
+            empty = self._empty.get(frame.name)
+            if covered is None or start_ns < covered or empty is None:
+                self.reads["missed"] += 1
+                return None
+            self.reads["held"] += 1
+            parts = self._chunks.overlapping(frame.name, tenant, start_ns, end_ns)
+        if not parts:
+            return empty
+        keep = pl.col("ts").is_between(start_ns, end_ns, closed="left")
+        if traces is not None:
+            keep &= pl.col("trace").is_in(traces)
+        if agents is not None:
+            keep &= pl.col("agent").is_in(agents)
+        return pl.concat(parts, how="vertical", rechunk=False).filter(keep).sort("ts")
+
+    @property
+    def covered_from(self) -> int | None:
+        """Event time from which the tail holds every span (None: nothing yet)."""
+        return None if self._seeded_to is None else max(self._seeded_to, self._chunks.evicted_to)
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {**self.reads, "rows": self._chunks.rows, "bytes": self._chunks.bytes,
+                    "covered_from_ns": self.covered_from, "newest_ns": self._newest,
+                    "seeding": self._seeded_to is None
+                    or self._seeded_to > max(self._newest - self._keep, self._chunks.evicted_to)}
+
+    # -- reading ClickHouse ------------------------------------------------------------------
+
+    def _query(self, client: Client, frame: TailedFrame, rows: str,
+               parameters: dict[str, int]) -> dict[str, Chunk]:
+        """The frame's rows matching ``rows``, one chunk per tenant."""
+        table = pl.from_arrow(client.query_arrow(frame.tail_sql.replace("{rows}", rows),
+                                                 parameters=parameters))
+        assert isinstance(table, pl.DataFrame)
+        with self._lock:
+            self._empty.setdefault(frame.name, table.drop("tenant", "ingested").clear())
+        return {str(tenant): Chunk.of(part.drop("tenant", "ingested"), int(part["ingested"].max()))  # type: ignore[arg-type]
+                for (tenant,), part in table.partition_by("tenant", as_dict=True).items()}
