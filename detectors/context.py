@@ -150,6 +150,19 @@ class EvalContext:
         cached: pl.DataFrame = self._cache[("frame",) + key]
         return cached
 
+    def held(self, sql: str) -> pl.DataFrame | None:
+        """``frame(sql)`` if the engine's span tail holds it (a shared frame, this part of the
+        window), else None: a detector that needs only some of a shared frame's rows reads them
+        from the tail this way and runs its own narrower query otherwise."""
+        text, _, key = self._bind(sql, {})
+        if ("frame",) + key not in self._cache:
+            held = self._from_tail(sql)
+            if held is None:
+                return None
+            self._remember(("frame",) + key, held)
+        cached: pl.DataFrame = self._cache[("frame",) + key]
+        return cached
+
     def _from_tail(self, sql: str) -> pl.DataFrame | None:
         """The frame from the engine's span tail, if it keeps ``sql``'s frame and holds all of
         this evaluation's part of the window."""

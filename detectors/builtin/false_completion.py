@@ -14,7 +14,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from detectors.base import Detector
-from detectors.builtin.false_completion_index import ACTS_SQL, CLAIMS_SQL, SENDS_SQL, ClaimEvidence
+from detectors.builtin.false_completion_index import ClaimEvidence, claim_evidence, window_claims
 from detectors.builtin.util import evidence, first_ts
 from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
@@ -49,12 +49,12 @@ class FalseCompletion(Detector[FalseCompletionParams]):
         # Only finished turns: a turn cut by the window's end would look like missing actions.
         # Live, the window ends at the newest span's start, but a root span in view has ended
         # (spans are exported when they end): every claim in view is finished.
-        claims = ctx.frame(CLAIMS_SQL)
+        claims = window_claims(ctx)
         if not ctx.live:
             claims = claims.filter(pl.col("ts") + pl.col("duration") <= ctx.window.end_ns)
         if claims.is_empty():
             return []
-        seen = ClaimEvidence(ctx.frame(ACTS_SQL), ctx.frame(SENDS_SQL))
+        seen = claim_evidence(ctx)
         found = []
         for claim in seen.suspicious(claims).iter_rows(named=True):
             candidate = self._judge(claim, seen, absences=not ctx.live)

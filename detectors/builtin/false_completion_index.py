@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from detectors.builtin import frames
 from detectors.builtin.frames import GUESSED_KIND
+from detectors.context import EvalContext
 
 # The window's claims; the tool calls of the claiming turns, every process stop and any action
 # on a claimed subject; the sends of the claiming turns.
@@ -50,6 +52,30 @@ SELECT TraceId AS trace,
 FROM otel_traces
 WHERE {{window}} AND Operation = 'send' AND TraceId IN ({_CLAIMED})
 """
+
+
+def window_claims(ctx: EvalContext) -> pl.DataFrame:
+    """CLAIMS_SQL's rows: from the span tail's turns when it holds them (no query), else queried."""
+    turns = ctx.held(frames.TURNS_SQL)
+    if turns is None:
+        return ctx.frame(CLAIMS_SQL)
+    return turns.filter(pl.col("claim") == "completed").select(
+        "ts", "trace", "span", "agent", "duration", "principal", "claim_subject")
+
+
+def claim_evidence(ctx: EvalContext) -> ClaimEvidence:
+    """ACTS_SQL's and SENDS_SQL's rows, likewise, indexed."""
+    turns, tools, sends = (ctx.held(sql) for sql in (frames.TURNS_SQL, frames.TOOLS_SQL, frames.SENDS_SQL))
+    if turns is None or tools is None or sends is None:
+        return ClaimEvidence(ctx.frame(ACTS_SQL), ctx.frame(SENDS_SQL))
+    claims = turns.filter(pl.col("claim") == "completed")
+    claimed, subjects = claims["trace"].unique(), claims["claim_subject"].unique()
+    acts = tools.filter(
+        pl.col("trace").is_in(claimed) | (pl.col("process_state") == "stopped")
+        | ((pl.col("target") != "") & pl.col("target").is_in(subjects))
+    ).select("ts", "trace", "span", "agent", "tool", "kind", "target", "failed", "process", "process_state")
+    return ClaimEvidence(acts, sends.filter(pl.col("trace").is_in(claimed)).select(
+        "trace", "recipients", "destination"))
 
 
 class ClaimEvidence:

@@ -16,6 +16,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from detectors.base import SECOND_NS, Detector
+from detectors.builtin import frames
 from detectors.builtin.util import evidence, first_ts
 from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
@@ -77,7 +78,7 @@ class AgentLoops(Detector[LoopParams]):
         by_principal = ctx.directory().principal_to_agent
         if not by_principal:
             return set()
-        messages = ctx.frame(MESSAGES_SQL, senders=sorted(by_principal))
+        messages = _messages(ctx, sorted(by_principal))
         receivers = set(messages["agent"].to_list())
         return receivers | {by_principal[p] for p in messages["principal"].to_list() if p in by_principal}
 
@@ -86,7 +87,7 @@ class AgentLoops(Detector[LoopParams]):
         if not by_principal:
             return []
         senders = sorted(by_principal)
-        messages = ctx.frame(MESSAGES_SQL, senders=senders)
+        messages = _messages(ctx, senders)
         if messages.is_empty():
             return []
         messages = messages.with_columns(
@@ -97,8 +98,7 @@ class AgentLoops(Detector[LoopParams]):
         conversations = sorted(set(messages["conversation"].to_list()) - {""})
         humans: Humans = {}
         if conversations:
-            turns = ctx.frame(HUMANS_SQL, senders=senders).filter(
-                pl.col("conversation").is_in(conversations))
+            turns = _human_turns(ctx, senders).filter(pl.col("conversation").is_in(conversations))
             grouped = turns.group_by("conversation").agg(pl.col("ts").sort())
             humans = {str(c): [int(t) for t in times] for c, times in grouped.iter_rows()}
         # Only runs long enough to be reported (``decide``): at 2,000 agents benign exchanges
@@ -157,3 +157,21 @@ class AgentLoops(Detector[LoopParams]):
             evidence=evidence(run), first_event_ns=first_ts(run),
             labels={"messages": str(run.height), "tokens": str(int(tokens or 0))},
         )
+
+
+def _messages(ctx: EvalContext, senders: list[str]) -> pl.DataFrame:
+    """MESSAGES_SQL's rows: from the span tail's turns when it holds them, else the query."""
+    turns = ctx.held(frames.TURNS_SQL)
+    if turns is None:
+        return ctx.frame(MESSAGES_SQL, senders=senders)
+    return turns.filter(pl.col("principal").is_in(senders)).select(
+        "ts", "trace", "span", "agent", "principal", "conversation")
+
+
+def _human_turns(ctx: EvalContext, senders: list[str]) -> pl.DataFrame:
+    """HUMANS_SQL's rows, likewise."""
+    turns = ctx.held(frames.TURNS_SQL)
+    if turns is None:
+        return ctx.frame(HUMANS_SQL, senders=senders)
+    return turns.filter((pl.col("principal") != "") & ~pl.col("principal").is_in(senders)
+                        & (pl.col("conversation") != "")).select("conversation", "ts")
