@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import shutil
 import statistics
 import sys
@@ -46,6 +47,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
     ExportTraceServiceRequest,
 )
 
+import simulator  # noqa: E402
 from collector.envelope import envelope  # noqa: E402
 from collector.migrations import migrate  # noqa: E402
 from collector.spans_table import SPAN_COLUMNS  # noqa: E402
@@ -124,9 +126,20 @@ def _timed(spec: str, at: float, speed: float) -> str:
     return spec + f"{sep}at={at}" + ("" if "speed=" in spec else f",speed={speed}")
 
 
+def simulator_version() -> str:
+    """A digest of the simulator's source: a cache made by an older simulator is not reused (the
+    session-3 figures ran on traffic cached before the simulator stopped giving researchers and
+    agents the same principal ids at 2,000 agents)."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(simulator.__file__).parent.rglob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
 def generate(config: SimulationConfig) -> tuple[Path, Path]:
     """The pre-encoded requests and labels for ``config``, generated once and cached."""
-    digest = hashlib.sha256(json.dumps(config.describe(), sort_keys=True).encode()).hexdigest()[:12]
+    described = {"config": config.describe(), "simulator": simulator_version()}
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:12]
     records, labels = Path(f"/tmp/fleetwatch-bench-{digest}.otlp"), Path(f"/tmp/fleetwatch-bench-{digest}.labels")
     if not (records.exists() and labels.exists()):
         began = time.perf_counter()
@@ -576,11 +589,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="full windows inside the engine's tick (as before the sweep thread)")
     parser.add_argument("--data-dir", default="/tmp/fleetwatch-bench-chdb")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--log", type=Path, default=None,
+                        help="the detectors' log at INFO (backlog ticks, agent-cap skips), with times")
     return parser.parse_args(argv)
 
 
 def main() -> int:
     args = parse_args()
+    if args.log is not None:
+        handler = logging.FileHandler(args.log, mode="w")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        logger = logging.getLogger("detectors")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     figures = run(args)
     text = json.dumps(figures, indent=2)
     print(text)
