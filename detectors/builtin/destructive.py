@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from detectors.base import Detector
 from detectors.builtin import frames
-from detectors.builtin.util import CONTAINER_TARGET, any_match, evidence, first_ts, plural
+from detectors.builtin.util import CONTAINER_PATTERN, evidence, first_ts, matches_any, plural
 from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
 
@@ -48,10 +48,8 @@ class DestructiveActions(Detector[DestructiveParams]):
         acts = frames.with_instructor(frames.tools(ctx), turn_frame).filter(~pl.col("failed"))
         patterns = self.policy.patterns.destructive
         destroying = acts.with_columns(
-            pl.col("arguments").map_elements(lambda a: any_match(patterns, a), return_dtype=pl.Boolean)
-            .alias("pattern"),
-            pl.col("target").map_elements(lambda t: bool(CONTAINER_TARGET.search(t)), return_dtype=pl.Boolean)
-            .alias("container"),
+            matches_any("arguments", patterns).alias("pattern"),
+            matches_any("target", [CONTAINER_PATTERN]).alias("container"),
         ).filter((pl.col("kind") == "delete") | pl.col("pattern"))
         found = []
         for (agent, trace), group in destroying.group_by(["agent", "trace"], maintain_order=True):

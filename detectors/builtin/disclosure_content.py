@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from detectors.builtin import frames
-from detectors.builtin.util import any_match, matching_names
+from detectors.builtin.util import matches_any, matching_names
 from detectors.context import EvalContext
 from detectors.fleet import FleetDirectory
 
@@ -44,8 +44,7 @@ def refusals(ctx: EvalContext, turn_frame: pl.DataFrame, patterns: tuple[str, ..
         frames.chats(ctx).select("ts", "trace", "span", "agent", "text"),
         frames.sends(ctx).select("ts", "trace", "span", "agent", "text"),
     ]).filter(pl.col("text") != "")
-    refused = said.filter(pl.col("text").map_elements(lambda t: any_match(patterns, t),
-                                                      return_dtype=pl.Boolean))
+    refused = said.filter(matches_any("text", patterns))
     roots = turn_frame.select("trace", "principal").unique("trace")
     return refused.join(roots, on="trace", how="inner").select("ts", "trace", "span", "agent", "principal")
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from detectors.base import Detector
 from detectors.builtin import frames
 from detectors.builtin.propagation_lineage import Lineage, holdings, lineages
-from detectors.builtin.util import any_match
+from detectors.builtin.util import matches_any
 from detectors.context import EvalContext
 from detectors.fleet import FleetDirectory
 from detectors.model import Candidate, Evidence, Requirement
@@ -96,8 +96,8 @@ class Propagation(Detector[PropagationParams]):
     def _harmful(self, acts: pl.DataFrame, sends: pl.DataFrame | None = None,
                  agent_principals: set[str] | None = None) -> str:
         ok = acts.filter(~pl.col("failed"))
-        identity = ok.filter((pl.col("kind") == "write") & pl.col("target").map_elements(
-            lambda t: any_match(self.policy.patterns.identity_files, t), return_dtype=pl.Boolean))
+        identity = ok.filter((pl.col("kind") == "write")
+                             & matches_any("target", self.policy.patterns.identity_files))
         parts = []
         if identity.height:
             parts.append(f"{identity.height} identity/memory write(s)")

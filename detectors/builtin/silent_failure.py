@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from detectors.base import Detector
 from detectors.builtin import frames
-from detectors.builtin.util import any_match, evidence, first_ts, plural
+from detectors.builtin.util import evidence, first_ts, matches_any, plural
 from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
 
@@ -90,9 +90,8 @@ class SilentFailures(Detector[SilentFailureParams]):
         weighed = failures.join(replies, on="span", how="left").join(turns, on="trace", how="left")
         return weighed.with_columns(
             pl.col("delivered").fill_null(False), pl.col("asker").fill_null(""),
-            error_text=pl.concat_str(pl.col("reply").fill_null(""), pl.col("text"), separator=" ")
-            .map_elements(lambda t: any_match(patterns, t), return_dtype=pl.Boolean),
-        ).with_columns(
+            error_text=pl.concat_str(pl.col("reply").fill_null(""), pl.col("text"), separator=" "),
+        ).with_columns(error_text=matches_any("error_text", patterns)).with_columns(
             weight=pl.when(pl.col("errored")).then(p.weight_error).otherwise(p.weight_truncation)
             + pl.when(pl.col("delivered")).then(p.weight_delivered).otherwise(0.0)
             + pl.when(pl.col("claim") == "completed").then(p.weight_claimed).otherwise(0.0)

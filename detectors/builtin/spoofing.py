@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from detectors.base import Detector
 from detectors.builtin import frames
-from detectors.builtin.util import any_match, evidence, first_ts
+from detectors.builtin.util import evidence, first_ts, matches_any
 from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
 
@@ -94,8 +94,7 @@ class IdentitySpoofing(Detector[SpoofingParams]):
             return None
         acts = frames.tools(ctx).join(turns.select("trace"), on="trace").filter(~pl.col("failed"))
         complied = acts.filter(pl.col("kind") != "read")
-        identity = complied.filter(pl.col("target").map_elements(
-            lambda t: any_match(self.policy.patterns.identity_files, t), return_dtype=pl.Boolean))
+        identity = complied.filter(matches_any("target", self.policy.patterns.identity_files))
         if not complied.is_empty():
             score += p.weight_complied
             reasons.append(f"and the agent acted on it ({complied.height} actions)")

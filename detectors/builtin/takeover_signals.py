@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from detectors.builtin.util import any_match, evidence, first_ts, plural
+from detectors.builtin.util import evidence, first_ts, matches_any, plural
 from detectors.fleet import FleetDirectory
 from detectors.model import Candidate
 from detectors.policy import Policy
@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 
 def privileged_actions(acts: pl.DataFrame, policy: Policy, bulk_records: int) -> pl.DataFrame:
     """Successful tool calls that change or export something, with a short label each."""
-    identity = pl.col("target").map_elements(
-        lambda t: any_match(policy.patterns.identity_files, t), return_dtype=pl.Boolean)
+    identity = matches_any("target", policy.patterns.identity_files)
     label = (
         pl.when(pl.col("kind") == "delete").then(pl.lit("destructive action"))
         .when((pl.col("kind") == "write") & identity).then(pl.lit("identity/config write"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -29,6 +30,34 @@ def any_match(patterns: Iterable[str], text: str) -> bool:
     return any(re.search(p, text, flags=re.IGNORECASE) for p in patterns)
 
 
+def matches_any(column: str, patterns: Iterable[str]) -> pl.Expr:
+    """``any_match`` over a string column, vectorised: a full window holds millions of tool
+    calls, and a Python call per value took most of a window's time. Each pattern runs in
+    polars' regex engine (case-insensitive, as ``any_match``); one that engine cannot compile
+    (look-around, back-references: Python syntax a policy may use) runs through ``re`` per value."""
+    found = pl.lit(False)
+    for pattern in patterns:
+        if _polars_can_compile(pattern):
+            found = found | pl.col(column).str.contains(f"(?i){pattern}")
+        else:
+            found = found | pl.col(column).map_elements(
+                functools.partial(_python_match, pattern), return_dtype=pl.Boolean)
+    return found
+
+
+def _python_match(pattern: str, text: str) -> bool:
+    return bool(re.search(pattern, text, flags=re.IGNORECASE))
+
+
+@functools.cache
+def _polars_can_compile(pattern: str) -> bool:
+    try:
+        pl.Series([""]).str.contains(f"(?i){pattern}")
+    except pl.exceptions.ComputeError:
+        return False
+    return True
+
+
 def matching_names(patterns: dict[str, str], text: str) -> list[str]:
     return [name for name, p in patterns.items() if re.search(p, text, flags=re.IGNORECASE)]
 
@@ -39,8 +68,6 @@ def plural(count: int, noun: str) -> str:
 
 # Targets that name a whole container (a mailbox, an account, a host, a directory tree): acting
 # destructively on one of these has a blast radius far beyond any single item.
-CONTAINER_TARGET = re.compile(
-    r"^(mailbox|account|host|disk|volume|repo|database|db|bucket|channel|guild|server|dir):|"
-    r"(/|\*|\ball\b)$",
-    re.IGNORECASE,
-)
+CONTAINER_PATTERN = (r"^(mailbox|account|host|disk|volume|repo|database|db|bucket|channel|guild|server|dir):|"
+                     r"(/|\*|\ball\b)$")
+CONTAINER_TARGET = re.compile(CONTAINER_PATTERN, re.IGNORECASE)
