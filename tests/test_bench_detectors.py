@@ -74,11 +74,12 @@ def test_history_copies_have_their_own_identities(ch: Client, feed: Feed) -> Non
     assert shared and all("/h" not in c for c in shared)  # channels are not renamed
 
     # Topics move on by one per copy (in the simulator's order): failures spread over topics.
-    span = ch.query("SELECT any(SpanId) FROM otel_traces WHERE TraceId IN {h:Array(String)} "
-                    "AND SpanAttributes['fleet.topic'] != ''", parameters={"h": sorted(history)}).result_rows[0][0]
+    prefix = ch.query("SELECT any(substring(TraceId, 1, 26)) FROM otel_traces WHERE TraceId IN {h:Array(String)} "
+                      "AND SpanAttributes['fleet.topic'] != ''", parameters={"h": sorted(history)}).result_rows[0][0]
     topic = {str(t): str(v) for t, v in ch.query(
-        "SELECT TraceId, SpanAttributes['fleet.topic'] FROM otel_traces WHERE SpanId = {s:String}",
-        parameters={"s": span}).result_rows}
+        "SELECT TraceId, argMin(SpanAttributes['fleet.topic'], Timestamp) FROM otel_traces "
+        "WHERE startsWith(TraceId, {p:String}) AND SpanAttributes['fleet.topic'] != '' GROUP BY TraceId",
+        parameters={"p": prefix}).result_rows}
     assert len(topic) == 3
     original_topic = next(v for t, v in topic.items() if t not in history)
     for trace, value in topic.items():
@@ -95,6 +96,10 @@ def test_history_copies_have_their_own_identities(ch: Client, feed: Feed) -> Non
     assert len(starts) == 2
     for copy, latest in starts:
         assert int(latest) < WALL - (int(copy, 16) - 1) * feed.duration_ns
+    # Span ids are the copy's own, and parents still point at spans of the same trace.
+    spans = ch.query("SELECT uniqExact(SpanId), count(), countIf(ParentSpanId != '' AND ParentSpanId NOT IN "
+                     "(SELECT SpanId FROM otel_traces)) FROM otel_traces").result_rows[0]
+    assert spans[0] == spans[1] and spans[2] == 0
     incident = {t[:26] for label in feed.labels for t in label.trace_ids}
     assert incident and not incident & {t[:26] for t in history}
     assert not ch.query("EXISTS TABLE bench_seed").result_rows[0][0]
