@@ -435,7 +435,7 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return Settings(clickhouse_url=f"chdb://{args.data_dir}", clickhouse_database="bench",
                     data_dir=Path(args.data_dir), detector_interval_seconds=args.interval,
                     detector_sweep_thread=not args.inline_sweep,
-                    detector_sweep_duty_cycle=args.sweep_duty,
+                    detector_sweep_duty_cycle=args.sweep_duty, detector_tail_max_mb=args.tail_mb,
                     detector_sweep_slice_seconds=args.sweep_slice,
                     detector_live_settle_seconds=args.settle)
 
@@ -526,7 +526,11 @@ def live_figures(engine: DetectorEngine) -> dict[str, Any]:
             "live_backlog_ticks": len(live.backlogs),
             "live_backlog_traces_left": sum(changed - judged for changed, judged in live.backlogs),
             "live_agent_cap_skips": skipped,  # detector -> ticks with too many agents to re-judge
-            "live_settle_dropped": live.settling.dropped}
+            "live_settle_dropped": live.settling.dropped,
+            # The span tail: its update per tick, and at the end its size and the window reads
+            # it answered (held) or sent to ClickHouse (missed).
+            "tail_update": timings([("update", t) for t in engine.tail_seconds]),
+            "tail": engine.tail.status() if engine.tail is not None else None}
 
 
 def sweep_figures(engine: DetectorEngine, behind: dict[str, float]) -> dict[str, Any]:
@@ -602,7 +606,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--history-minutes", type=float, default=0, help="older traffic pre-loaded")
     parser.add_argument("--grace", type=float, default=5, help="seconds the engine runs after the feed")
     parser.add_argument("--early", default="", help="more detectors to mark early_by_trace (comma list)")
-    parser.add_argument("--sweep-duty", type=float, default=1.0, help="the sweep thread's duty cycle")
+    parser.add_argument("--sweep-duty", type=float, default=Settings().detector_sweep_duty_cycle,
+                        help="the sweep thread's duty cycle")
+    parser.add_argument("--tail-mb", type=int, default=Settings().detector_tail_max_mb,
+                        help="the span tail's memory (0 = off)")
     parser.add_argument("--sweep-slice", type=float, default=30.0,
                         help="event-time seconds per full-window query on the sweep thread (0: whole)")
     parser.add_argument("--settle", type=float, default=1.0,

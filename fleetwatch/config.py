@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     detector_early_max_traces: int = Field(
         default=20_000, ge=1,
         description="More changed traces than this in one tick (a backlog): only the newest "
-        "5,000 are evaluated early.",
+        "5,000 are evaluated early (100,000 when the span tail holds them).",
     )
     # --- detector engine, live lane by agent (detectors/early.py; issue 4 latency) ---
     detector_live_max_agents: int = Field(
@@ -142,9 +142,10 @@ class Settings(BaseSettings):
         "that detector waits for its full window this tick.",
     )
     detector_sweep_duty_cycle: float = Field(
-        default=1.0, gt=0, le=1,
-        description="Share of wall time the sweep thread may spend on full windows (it rests "
-        "the remainder, leaving the GIL and a core to the live lane); 1 = no rest.",
+        default=0.5, gt=0, le=1,
+        description="Share of wall time the sweep thread may spend on full windows and seeding "
+        "the span tail (it rests the remainder, leaving the GIL, a core and chDB's one query "
+        "stream to the live lane); 1 = no rest.",
     )
     detector_sweep_thread: bool = Field(
         default=True,

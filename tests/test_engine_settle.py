@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from clickhouse_connect.driver.client import Client
 
 from detectors.context import EvalContext
@@ -122,12 +123,16 @@ def test_without_settling_the_partial_turn_alerts(settings: Settings, ch: Client
     assert fired(ch) == [retried]
 
 
-def test_a_backlog_judges_the_newest_traces(settings: Settings, ch: Client) -> None:
+@pytest.mark.parametrize("tail_mb", [0, 64])
+def test_a_backlog_judges_the_newest_traces(settings: Settings, ch: Client, tail_mb: int) -> None:
+    """Without the span tail a backlog's newest traces are judged (within the threshold); with
+    the tail holding them, judging reads memory, and the whole backlog is judged."""
     fleet = SyntheticFleet()
     heartbeat(fleet, "ash", 0, 300)
     fleet.insert(ch)
     SeenTraces.seen = []
-    engine = engine_with(settings, ch, SeenTraces, detector_early_max_traces=2)
+    engine = engine_with(settings, ch, SeenTraces, detector_early_max_traces=2,
+                         detector_tail_max_mb=tail_mb)
     engine.run_once()
     SeenTraces.seen = []
     traces = [fleet.new_trace() for _ in range(5)]
@@ -135,8 +140,9 @@ def test_a_backlog_judges_the_newest_traces(settings: Settings, ch: Client) -> N
         fleet.span("ash", 300 + k, {"gen_ai.operation.name": "chat"}, trace=trace)
     fleet.insert(ch)
     engine.run_once()
-    assert sorted(t for seen in SeenTraces.seen for t in seen) == sorted(traces[-2:])
-    assert engine.live.backlogs[-1] == (5, 2)  # (the first tick met the heartbeats as a backlog)
+    judged = traces if tail_mb else traces[-2:]
+    assert sorted(t for seen in SeenTraces.seen for t in seen) == sorted(judged)
+    assert engine.live.backlogs[-1] == (5, len(judged))  # (the first tick met the heartbeats as a backlog)
 
 
 def test_settling_is_bounded_and_gives_up_on_rootless_traces() -> None:
