@@ -134,13 +134,13 @@ class EvalContext:
 
     def frame(self, sql: str, **parameters: Any) -> pl.DataFrame:
         """Run ``sql`` (with ``{window}`` standing for the window filter) into a polars frame."""
+        held = self.held(sql) if not parameters else None
+        if held is not None:
+            return held
         text, bound, key = self._bind(sql, parameters)
         if ("frame",) + key not in self._cache:
-            held = self._from_tail(sql) if not parameters else None
-            slicing = self._slices() if held is None and sliceable(sql) else None
-            if held is not None:
-                frame = held
-            elif slicing is not None:
+            slicing = self._slices() if sliceable(sql) else None
+            if slicing is not None:
                 frame = read_sliced(self.client, text, bound, slicing)
             else:
                 whole = pl.from_arrow(self.client.query_arrow(text, parameters=bound))

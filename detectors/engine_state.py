@@ -41,11 +41,16 @@ class EngineState:
             for tenant in self.cursors.tenants("watermark"):
                 watermark = self.cursors.get("watermark", tenant) or 0
                 for detector in registry:
-                    position = self.cursors.get("evaluated", tenant, detector.name)
-                    if position is None:  # as the sweep starts: from the tenant's origin
-                        origin = self.cursors.get("origin", tenant) or watermark
-                        position = align_down(origin, detector.slide_ns)
                     due = align_down(sweep_watermark(detector, watermark), detector.slide_ns)
-                    if position < due:
+                    if self.position(tenant, detector, watermark) < due:
                         return True
         return False
+
+    def position(self, tenant: str, detector: Detector[Any], watermark: int) -> int:
+        """The end of the detector's last full window; before its first, the tenant's origin
+        (``watermark`` if none), aligned to its slide. Call with ``lock`` held."""
+        position = self.cursors.get("evaluated", tenant, detector.name)
+        if position is None:
+            origin = self.cursors.get("origin", tenant) or watermark
+            position = align_down(origin, detector.slide_ns)
+        return int(position)

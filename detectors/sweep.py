@@ -38,7 +38,7 @@ from detectors.policy import Policy
 from detectors.registry import DetectorRegistry
 from detectors.slices import MIN_PAUSE_S, Slicing
 from detectors.tail import SpanTail
-from detectors.windows import align_down, plan_windows
+from detectors.windows import plan_windows
 
 log = logging.getLogger(__name__)
 MAX_FAILURES = 3  # a window that fails this often is skipped (logged), not retried forever
@@ -157,10 +157,7 @@ class Sweeper:
         state = self.state
         with state.lock:
             watermark = self._sweep_watermark(detector, state.cursors.get("watermark", tenant) or 0)
-            position = state.cursors.get("evaluated", tenant, detector.name)
-            if position is None:
-                origin = state.cursors.get("origin", tenant) or watermark
-                position = align_down(origin, detector.slide_ns)
+            position = state.position(tenant, detector, watermark)
         plan = plan_windows(position, watermark, detector.window_ns, detector.slide_ns,
                             self._max_windows, late_from)
         written = 0
