@@ -13,6 +13,7 @@ alert twice for one incident.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import deque
@@ -114,11 +115,13 @@ class LiveLane:
                      item.tenant, len(fresh), judged)
             self.backlogs.append((len(fresh), judged))
             fresh = fresh[:judged]
-        settled: list[str] = []
+        held = self._held(item)
+        settled: dict[str, int | None] = {}
         if any(self.settles(d) for d in self.detectors):
             now = time.monotonic()
-            self.settling.note(item.tenant, fresh, item.rooted, now)
-            settled = self.settling.ready(item.tenant, now)[:BACKLOG_TRACES]
+            self.settling.note(item.tenant, fresh, item.rooted, now, item.starts)
+            ready = self.settling.ready(item.tenant, now)
+            settled = dict(itertools.islice(ready.items(), BACKLOG_TRACES_HELD if held else BACKLOG_TRACES))
         if not fresh and not settled:
             return 0
         end = self._ends[item.tenant] = max(item.max_ns + 1, self._ends.get(item.tenant, 0))
@@ -130,10 +133,11 @@ class LiveLane:
         cache: QueryCache = {}
         at_once = [d for d in self.detectors if not self.settles(d)]
         once_settled = [d for d in self.detectors if self.settles(d)]
-        for traces, detectors in ((fresh, at_once), (settled, once_settled)):
-            if traces and detectors:
+        fresh_starts: dict[str, int | None] = {t: item.starts.get(t) for t in fresh}
+        for starts, detectors in ((fresh_starts, at_once), (settled, once_settled)):
+            if starts and detectors:
                 findings += self._judge_traces(detectors, item.tenant, end, directory, cache,
-                                               traces, suspects)
+                                               starts, suspects, held)
         for detector in self.detectors:
             agents = suspects.get(detector.name)
             if not agents:
@@ -157,12 +161,12 @@ class LiveLane:
         return covered is not None and covered <= item.min_ns
 
     def _judge_traces(self, detectors: list[Detector[Any]], tenant: str, end: int,
-                      directory: FleetDirectory, cache: QueryCache, traces: list[str],
-                      suspects: dict[str, set[str]]) -> list[Finding]:
-        """Trace-scoped findings of ``detectors`` on ``traces``; agent-scoped ones name their
-        suspects into ``suspects``."""
+                      directory: FleetDirectory, cache: QueryCache, traces: dict[str, int | None],
+                      suspects: dict[str, set[str]], held: bool) -> list[Finding]:
+        """Trace-scoped findings of ``detectors`` on ``traces`` (each with where its spans
+        begin, if known); agent-scoped ones name their suspects into ``suspects``."""
         findings: list[Finding] = []
-        for part, read_from in self._parts(traces, end):
+        for part, read_from in self._parts(traces, end, held):
             for detector in detectors:
                 ctx = self._context(detector, tenant, end, directory, cache,
                                     traces=part, read_from_ns=read_from)
@@ -181,19 +185,26 @@ class LiveLane:
         return EvalContext(self.client, window, self.policy, baseline, cache=cache,
                            directory=directory, tail=self.tail, **part)
 
-    def _parts(self, traces: list[str], end: int) -> list[tuple[list[str], int | None]]:
+    def _parts(self, traces: dict[str, int | None], end: int,
+               held: bool) -> list[tuple[list[str], int | None]]:
         """The traces in chunks, recent ones apart from older ones, each chunk with the earliest
-        start among its traces (None: unknown, read the whole window)."""
+        start among its traces (None: unknown, read the whole window).
+
+        When the span tail holds the new spans, the starts the scan found are used (a query per
+        chunk of 5,000 traces waited behind inserts and cost more than judging them), and the
+        chunks are as large as a backlog: reads from memory need no bound on a parameter."""
         lower = end - max(d.window_ns for d in self.detectors)
-        starts: dict[str, int] = {}
-        for some in chunks(traces, EARLY_CHUNK):
+        starts = {t: s for t, s in traces.items() if s is not None} if held else {}
+        unknown = [t for t in traces if t not in starts]
+        for some in chunks(unknown, EARLY_CHUNK):
             rows = self.client.query(_TRACE_START_SQL, parameters={"traces": some, "lower": lower})
             starts.update((str(t), int(s)) for t, s in rows.result_rows)
         recent = [t for t in traces if starts.get(t, 0) >= end - RECENT_NS]
         older = [t for t in traces if starts.get(t, 0) < end - RECENT_NS]
+        size = BACKLOG_TRACES_HELD if held else EARLY_CHUNK
         parts: list[tuple[list[str], int | None]] = []
         for group in (recent, older):
-            for some in chunks(group, EARLY_CHUNK):
+            for some in chunks(group, size):
                 earliest = min(starts.get(t, 0) for t in some)
                 parts.append((some, earliest if earliest > lower else None))
         return parts

@@ -23,7 +23,7 @@ from clickhouse_connect.driver.client import Client
 
 from detectors.alerts import write_alerts
 from detectors.base import SECOND_NS, Detector
-from detectors.builtin.frames import SHARED
+from detectors.builtin.frames import SHARED, rows_sql
 from detectors.coverage import CoverageMonitor
 from detectors.early import LiveLane, allows_early
 from detectors.engine_state import EngineState
@@ -46,7 +46,7 @@ def span_tail(settings: Settings, registry: DetectorRegistry) -> SpanTail | None
         return None
     longest = max((d.window_ns for d in registry), default=0)
     reach = settings.detector_early_sweep_delay_seconds + settings.detector_allowed_lateness_seconds
-    return SpanTail(SHARED, longest + int(reach * SECOND_NS) + TAIL_MARGIN_NS,
+    return SpanTail(SHARED, rows_sql(SHARED), longest + int(reach * SECOND_NS) + TAIL_MARGIN_NS,
                     settings.detector_tail_max_mb * 2**20,
                     int((settings.detector_sweep_slice_seconds or 30.0) * SECOND_NS),
                     int(settings.detector_ingest_overlap_seconds * SECOND_NS))
@@ -132,7 +132,7 @@ class DetectorEngine:
         began = time.perf_counter()
         news, newest = self.scanner.scan(cursor)
         scanned = time.perf_counter()
-        self._update_tail(news)
+        self._update_tail(news, cursor)
         with lock:
             self._advance_watermarks(news, newest)
             watermarks = {t: self.cursors.get("watermark", t) or 0 for t in self.cursors.tenants("watermark")}
@@ -151,12 +151,13 @@ class DetectorEngine:
             self.cursors.flush()
         return written
 
-    def _update_tail(self, news: list[NewData]) -> None:
+    def _update_tail(self, news: list[NewData], cursor: int) -> None:
         if self.tail is None:
             return
         began = time.perf_counter()
         try:
-            self.tail.update(self.client, self.scanner.since, max((n.max_ns for n in news), default=0))
+            self.tail.update(self.client, self.scanner.since, max((n.max_ns for n in news), default=0),
+                             cursor, self.scanner.late)
         except Exception:
             # A lost update leaves a gap the tail cannot see: start it over (it seeds again),
             # and let the tick fail as a failed scan would.

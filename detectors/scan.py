@@ -3,9 +3,11 @@ traces they belong to.
 
 Inserts that run concurrently can commit out of IngestedAt order, so a scan that only looked past
 the newest IngestedAt seen could step over a row committed late with an older stamp. The scan
-therefore re-reads an overlap before the cursor and remembers, per trace, how many spans it had
-already seen there: a trace counts as new only when it gained spans. When nothing is new this is
-one query over the overlap's granules (the IngestedAt minmax index).
+therefore re-reads an overlap before the cursor and remembers how many spans it had already seen
+there per trace and insert stamp (IngestedAt): a trace counts as new only when it gained spans,
+and spans it gained at or before the cursor are a late commit (``late``), which the span tail
+then reads apart instead of re-reading the whole overlap. When nothing is new this is one query
+over the overlap's granules (the IngestedAt minmax index).
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 _SCAN_SQL = """
-SELECT TenantId AS tenant, TraceId AS trace, count() AS spans, countIf(ParentSpanId = '') AS roots,
+SELECT TenantId AS tenant, TraceId AS trace, toUnixTimestamp64Nano(IngestedAt) AS ingested,
+       count() AS spans, countIf(ParentSpanId = '') AS roots,
        min(toUnixTimestamp64Nano(Timestamp)) AS low,
+       minIf(toUnixTimestamp64Nano(Timestamp), ParentSpanId = '') AS root_ts,
        maxIf(toUnixTimestamp64Nano(Timestamp),
-             Timestamp <= IngestedAt + toIntervalMillisecond({skew_ms:Int64})) AS high,
-       toUnixTimestamp64Nano(max(IngestedAt)) AS ingested
+             Timestamp <= IngestedAt + toIntervalMillisecond({skew_ms:Int64})) AS high
 FROM otel_traces
 WHERE IngestedAt > fromUnixTimestamp64Nano({since:Int64})
-GROUP BY TenantId, TraceId
+GROUP BY TenantId, TraceId, IngestedAt
 """
+_PAIR = ["tenant", "trace", "ingested"]
 
 
 @dataclass
@@ -34,6 +38,10 @@ class NewData:
     max_ns: int
     traces: list[str] = field(default_factory=list)  # newest span first
     rooted: set[str] = field(default_factory=set)  # traces whose root span was among the rows
+    # Where each trace's spans begin, as far as the overlap shows: its root's start once the
+    # root is in view (spans are exported when they end, the root last), else its earliest span
+    # there. Exact for rooted traces; for the others a bound a later span may move back.
+    starts: dict[str, int] = field(default_factory=dict)
 
 
 class IngestScanner:
@@ -44,8 +52,10 @@ class IngestScanner:
 
     def __init__(self, client: Client, overlap_ns: int, skew_ms: int) -> None:
         self._client, self._overlap, self._skew_ms = client, overlap_ns, skew_ms
-        self._seen = pl.DataFrame(schema={"tenant": pl.String, "trace": pl.String, "seen": pl.UInt64})
+        self._seen = pl.DataFrame(schema={"tenant": pl.String, "trace": pl.String,
+                                          "ingested": pl.Int64, "seen": pl.UInt64})
         self.since = 0  # the lower IngestedAt bound of the last scan (the span tail reads from it)
+        self.late: list[str] = []  # traces with spans committed at or before the cursor, unseen
 
     def scan(self, cursor_ns: int) -> tuple[list[NewData], int | None]:
         """New spans per tenant, and the newest IngestedAt seen (the next cursor)."""
@@ -53,18 +63,32 @@ class IngestScanner:
         arrow = self._client.query_arrow(_SCAN_SQL, parameters={"since": since, "skew_ms": self._skew_ms})
         rows = pl.from_arrow(arrow)
         assert isinstance(rows, pl.DataFrame)
-        rows = rows.cast({"tenant": pl.String, "trace": pl.String, "spans": pl.UInt64})
-        grown = rows.join(self._seen, on=["tenant", "trace"], how="left").filter(
+        rows = rows.cast({"tenant": pl.String, "trace": pl.String, "ingested": pl.Int64, "spans": pl.UInt64})
+        grown = rows.join(self._seen, on=_PAIR, how="left").filter(
             pl.col("seen").is_null() | (pl.col("spans") > pl.col("seen")))
-        # Only the overlap's traces: anything older is never re-read.
-        self._seen = rows.select("tenant", "trace", pl.col("spans").alias("seen"))
-        # Newest first: on a backlog the live lane judges the traces that moved last.
-        per_tenant = grown.with_columns(newest=pl.max_horizontal("low", "high")).group_by(
-            "tenant", maintain_order=True).agg(
-            pl.col("low").min(), pl.col("newest").max().alias("high"),
-            pl.col("trace").sort_by("newest", descending=True),
-            pl.col("trace").filter(pl.col("roots") > 0).alias("rooted"))
-        news = [NewData(str(t), int(low), int(high), [str(x) for x in traces], {str(x) for x in rooted})
-                for t, low, high, traces, rooted in per_tenant.iter_rows()]
+        self.late = grown.filter(pl.col("ingested") <= cursor_ns)["trace"].unique().to_list()
+        # Only the overlap's pairs: anything older is never re-read.
+        self._seen = rows.select(*_PAIR, pl.col("spans").alias("seen"))
+        news = self._per_tenant(rows.join(grown.select("tenant", "trace").unique(),
+                                          on=["tenant", "trace"], how="semi"))
         newest = rows["ingested"].max() if rows.height else None
         return news, None if newest is None else max(int(newest), cursor_ns)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _per_tenant(rows: pl.DataFrame) -> list[NewData]:
+        """The grown traces' rows (every insert stamp of theirs in the overlap), per tenant."""
+        traces = rows.group_by("tenant", "trace").agg(
+            pl.col("low").min(), pl.col("high").max(), pl.col("roots").sum(),
+            pl.col("root_ts").filter(pl.col("roots") > 0).min())
+        # Newest first: on a backlog the live lane judges the traces that moved last.
+        per_tenant = traces.with_columns(
+            newest=pl.max_horizontal("low", "high"),
+            start=pl.when(pl.col("roots") > 0).then(pl.col("root_ts")).otherwise(pl.col("low")),
+        ).group_by("tenant", maintain_order=True).agg(
+            pl.col("low").min(), pl.col("newest").max().alias("high"),
+            pl.col("trace").sort_by("newest", descending=True),
+            pl.col("trace").filter(pl.col("roots") > 0).alias("rooted"),
+            pl.col("start").sort_by("newest", descending=True))
+        return [NewData(str(t), int(low), int(high), [str(x) for x in traces], {str(x) for x in rooted},
+                        dict(zip(traces, (int(s) for s in starts), strict=True)))
+                for t, low, high, traces, rooted, starts in per_tenant.iter_rows()]

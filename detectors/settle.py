@@ -24,6 +24,7 @@ MAX_PENDING = 100_000
 class _Pending:
     changed_at: float  # monotonic seconds of the last tick that saw the trace change
     rooted: bool  # its root span has been seen
+    start: int | None = None  # where its spans begin (the scan's ``NewData.starts``), if known
 
 
 @dataclass
@@ -34,30 +35,37 @@ class SettlingTraces:
     dropped: int = 0  # traces dropped unjudged (cap or no root in time)
     _pending: dict[str, dict[str, _Pending]] = field(default_factory=dict)
 
-    def note(self, tenant: str, traces: list[str], rooted: set[str], now: float) -> None:
+    def note(self, tenant: str, traces: list[str], rooted: set[str], now: float,
+             starts: dict[str, int] | None = None) -> None:
         """``traces`` changed at ``now``; those in ``rooted`` had their root span among the
-        spans read."""
+        spans read; ``starts`` bounds where their spans begin."""
         pending = self._pending.setdefault(tenant, {})
+        found = starts or {}
         for trace in traces:
             before = pending.pop(trace, None)  # re-inserted last: the dict stays oldest-first
-            pending[trace] = _Pending(now, trace in rooted or (before is not None and before.rooted))
+            start = found.get(trace)
+            if before is not None and before.start is not None:
+                start = before.start if start is None else min(start, before.start)
+            pending[trace] = _Pending(now, trace in rooted or (before is not None and before.rooted), start)
         while len(pending) > self.max_pending:
             del pending[next(iter(pending))]
             self.dropped += 1
 
-    def ready(self, tenant: str, now: float) -> list[str]:
-        """The tenant's traces that settled (rooted, quiet for ``settle_s``), removed."""
+    def ready(self, tenant: str, now: float) -> dict[str, int | None]:
+        """The tenant's traces that settled (rooted, quiet for ``settle_s``), removed, oldest
+        first, each with where its spans begin (None: not known)."""
         pending = self._pending.get(tenant, {})
-        settled, stale = [], []
+        settled: dict[str, int | None] = {}
+        stale: list[str] = []
         for trace, state in pending.items():
             quiet = now - state.changed_at
             if state.rooted and quiet >= self.settle_s:
-                settled.append(trace)
+                settled[trace] = state.start
             elif quiet >= self.give_up_s:
                 stale.append(trace)
             elif quiet < self.settle_s:
                 break  # oldest-first: everything after changed later still
-        for trace in settled + stale:
+        for trace in [*settled, *stale]:
             del pending[trace]
         self.dropped += len(stale)
         return settled

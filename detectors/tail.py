@@ -28,8 +28,13 @@ from clickhouse_connect.driver.client import Client
 
 from detectors.tail_chunks import Chunk, Chunks
 
-_UPDATE_ROWS = ("IngestedAt > fromUnixTimestamp64Nano({since:Int64})"
-                " AND Timestamp >= fromUnixTimestamp64Nano({floor:Int64})")
+_FLOOR = "Timestamp >= fromUnixTimestamp64Nano({floor:Int64})"
+_UPDATE_ROWS = "IngestedAt > fromUnixTimestamp64Nano({since:Int64}) AND " + _FLOOR
+# Past the cursor (the newest IngestedAt the last scan saw), plus the traces the scan found late
+# commits of between ``since`` and the cursor: the heavy columns of the overlap are not re-read.
+_FRESH_ROWS = ("(IngestedAt > fromUnixTimestamp64Nano({cursor:Int64}) OR (IngestedAt >"
+               " fromUnixTimestamp64Nano({since:Int64}) AND TraceId IN {late:Array(String)})) AND "
+               + _FLOOR)
 _SEED_ROWS = ("IngestedAt <= fromUnixTimestamp64Nano({origin:Int64})"
               " AND Timestamp >= fromUnixTimestamp64Nano({low:Int64})"
               " AND Timestamp < fromUnixTimestamp64Nano({high:Int64})")
@@ -39,7 +44,7 @@ SEED_FILL = 0.9  # seeding stops at this share of max_bytes, leaving room for wh
 
 class TailedFrame(Protocol):
     """A shared frame the tail keeps: its window query (``{window}`` for the window filter) and
-    the same columns led by ``tenant`` and ``ingested`` for any rows (``{rows}``)."""
+    the names of its columns after ts, trace, span and agent."""
 
     @property
     def name(self) -> str: ...
@@ -48,13 +53,14 @@ class TailedFrame(Protocol):
     def window_sql(self) -> str: ...
 
     @property
-    def tail_sql(self) -> str: ...
+    def aliases(self) -> tuple[str, ...]: ...
 
 
 class SpanTail:
-    def __init__(self, frames: Sequence[TailedFrame], keep_ns: int, max_bytes: int,
+    def __init__(self, frames: Sequence[TailedFrame], rows_sql: str, keep_ns: int, max_bytes: int,
                  seed_slice_ns: int, settle_ns: int) -> None:
         self._frames = {f.window_sql: f for f in frames}
+        self._rows_sql = rows_sql  # every frame's columns for ``{rows}``, one query
         self._keep, self._seed_slice, self._settle = keep_ns, seed_slice_ns, settle_ns
         self._chunks = Chunks(max_bytes)
         self._lock = threading.Lock()
@@ -67,16 +73,22 @@ class SpanTail:
 
     # -- what the engine calls -------------------------------------------------------------
 
-    def update(self, client: Client, since_ns: int, newest_ns: int) -> None:
-        """Add the spans ingested after ``since_ns`` (the ingest scan's lower bound)."""
+    def update(self, client: Client, since_ns: int, newest_ns: int, cursor_ns: int | None = None,
+               late: Sequence[str] = ()) -> None:
+        """Add the spans ingested after ``since_ns`` (the ingest scan's lower bound); given the
+        scan's ``cursor_ns``, only those after it and, between the two, those of the ``late``
+        traces (the scan found commits there it had not seen)."""
         with self._lock:
             self._newest = max(self._newest, newest_ns)
             if self._origin is None:
-                self._origin = since_ns
+                self._origin = since_ns if cursor_ns is None else cursor_ns
             since = max(since_ns, self._origin)
             floor = max(0, self._newest - self._keep)
-        loaded = {f.name: self._query(client, f, _UPDATE_ROWS, {"since": since, "floor": floor})
-                  for f in self._frames.values()}
+        if cursor_ns is None:
+            loaded = self._query(client, _UPDATE_ROWS, {"since": since, "floor": floor})
+        else:
+            loaded = self._query(client, _FRESH_ROWS, {"since": since, "floor": floor, "late": list(late),
+                                                        "cursor": max(cursor_ns, since)})
         with self._lock:
             for name, rows in loaded.items():
                 self._chunks.add_new(name, rows, since)
@@ -97,8 +109,7 @@ class SpanTail:
             top = self._seeded_to if self._seeded_to is not None else self._newest + 1
             low = max(bottom, top - self._seed_slice)
             origin, generation = self._origin, self._generation
-        loaded = {f.name: self._query(client, f, _SEED_ROWS, {"origin": origin, "low": low, "high": high})
-                  for f in self._frames.values()}
+        loaded = self._query(client, _SEED_ROWS, {"origin": origin, "low": low, "high": high})
         with self._lock:
             if generation != self._generation:
                 return True  # reset meanwhile: seed afresh
@@ -152,12 +163,17 @@ class SpanTail:
 
     # -- reading ClickHouse ------------------------------------------------------------------
 
-    def _query(self, client: Client, frame: TailedFrame, rows: str,
-               parameters: dict[str, int]) -> dict[str, Chunk]:
-        """The frame's rows matching ``rows``, one chunk per tenant."""
-        table = pl.from_arrow(client.query_arrow(frame.tail_sql.replace("{rows}", rows),
+    def _query(self, client: Client, rows: str, parameters: dict[str, Any]) -> dict[str, dict[str, Chunk]]:
+        """Per frame, the rows matching ``rows``, one chunk per tenant."""
+        table = pl.from_arrow(client.query_arrow(self._rows_sql.replace("{rows}", rows),
                                                  parameters=parameters))
         assert isinstance(table, pl.DataFrame)
+        return {f.name: self._chunks_of(f, table.filter(pl.col("frame") == f.name))
+                for f in self._frames.values()}
+
+    def _chunks_of(self, frame: TailedFrame, rows: pl.DataFrame) -> dict[str, Chunk]:
+        table = rows.select("tenant", "ingested", "ts", "trace", "span", "agent",
+                            *(pl.col(f"{frame.name}__{a}").alias(a) for a in frame.aliases))
         with self._lock:
             self._empty.setdefault(frame.name, table.drop("tenant", "ingested").clear())
         return {str(tenant): Chunk.of(part.drop("tenant", "ingested"), int(part["ingested"].max()))  # type: ignore[arg-type]

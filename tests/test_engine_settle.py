@@ -148,14 +148,22 @@ def test_a_backlog_judges_the_newest_traces(settings: Settings, ch: Client, tail
 def test_settling_is_bounded_and_gives_up_on_rootless_traces() -> None:
     settling = SettlingTraces(settle_s=1.0, max_pending=3, give_up_s=10.0)
     settling.note("t", ["a", "b"], {"a"}, now=0.0)
-    assert settling.ready("t", now=0.5) == []  # not quiet yet
+    assert list(settling.ready("t", now=0.5)) == []  # not quiet yet
     settling.note("t", ["a"], set(), now=0.6)  # changed again (still rooted): quiet from 0.6
-    assert settling.ready("t", now=1.2) == []
-    assert settling.ready("t", now=1.7) == ["a"]
+    assert list(settling.ready("t", now=1.2)) == []
+    assert list(settling.ready("t", now=1.7)) == ["a"]
     settling.note("t", ["c", "d", "e"], {"c", "d", "e"}, now=2.0)  # four waiting, three allowed
     assert settling.dropped == 1 and settling.waiting("t") == 3  # "b", the oldest, dropped
-    assert settling.ready("t", now=3.0) == ["c", "d", "e"]
+    assert list(settling.ready("t", now=3.0)) == ["c", "d", "e"]
     settling.note("t", ["f"], set(), now=4.0)
-    assert settling.ready("t", now=13.0) == [] and settling.waiting("t") == 1
-    assert settling.ready("t", now=14.0) == [] and settling.waiting("t") == 0
+    assert not settling.ready("t", now=13.0) and settling.waiting("t") == 1
+    assert not settling.ready("t", now=14.0) and settling.waiting("t") == 0
     assert settling.dropped == 2
+
+
+def test_a_settled_trace_keeps_the_earliest_start_it_was_noted_with() -> None:
+    settling = SettlingTraces(settle_s=1.0)
+    settling.note("t", ["a", "b"], set(), now=0.0, starts={"a": 50, "b": 70})  # children first
+    settling.note("t", ["a", "b"], {"a", "b"}, now=0.5, starts={"a": 40, "b": 90})  # then roots
+    settling.note("t", ["c"], {"c"}, now=0.5)  # no start known
+    assert settling.ready("t", now=2.0) == {"a": 40, "b": 70, "c": None}

@@ -7,6 +7,7 @@ started, redelivered spans, and a memory bound; every read is held against the w
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from typing import Any
@@ -14,15 +15,19 @@ from typing import Any
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
+from collector.migrations import migrate
+from collector.spans_table import SPAN_COLUMNS
 from detectors.builtin import frames
 from detectors.builtin.catalogue import BUILTIN_DETECTORS, builtin_registry
 from detectors.context import WINDOW_FILTER, EvalContext, ScratchBaseline
 from detectors.engine import DetectorEngine
 from detectors.model import Window
 from detectors.policy import Policy
+from detectors.scan import IngestScanner
 from detectors.state import BaselineStore
 from detectors.tail import SpanTail
 from detectors.testing import ORIGIN_NS, SyntheticFleet
+from fleetwatch.clickhouse import connect
 from fleetwatch.config import Settings
 from tests.test_engine_slices import busy_fleet
 
@@ -62,7 +67,7 @@ def same_rows(a: pl.DataFrame, b: pl.DataFrame) -> bool:
 
 
 def fresh_tail(max_bytes: int = 2**30) -> SpanTail:
-    return SpanTail(frames.SHARED, keep_ns=3600 * S, max_bytes=max_bytes, seed_slice_ns=90 * S,
+    return SpanTail(frames.SHARED, frames.rows_sql(frames.SHARED), keep_ns=3600 * S, max_bytes=max_bytes, seed_slice_ns=90 * S,
                     settle_ns=0)
 
 
@@ -136,6 +141,51 @@ def test_a_redelivered_batch_is_held_once(ch: Client) -> None:
     once = window_query(ch, frames.TURNS.window_sql, 0, 2**62).unique(["trace", "span"])
     held = tail.read(frames.TURNS.window_sql, "default", ORIGIN_NS, ORIGIN_NS + 60 * S)
     assert held is not None and held.height == once.height == 30
+
+
+def insert_stamped(settings: Settings, ch: Client, fleet: SyntheticFleet, ingested_ns: int) -> None:
+    """Insert ``fleet``'s spans with IngestedAt ``ingested_ns``: a commit that lands after
+    another insert stamped later than it (two inserts racing)."""
+    stage = f"{settings.clickhouse_database}_stage"
+    staged = connect(settings, database=stage)
+    migrate(staged)
+    fleet.insert(staged)
+    columns = ", ".join(f"`{c}`" for c in SPAN_COLUMNS)
+    ch.command(f"INSERT INTO otel_traces ({columns}, IngestedAt) SELECT {columns}, "
+               f"fromUnixTimestamp64Nano({ingested_ns}) FROM `{stage}`.otel_traces")
+    ch.command(f"DROP DATABASE `{stage}`")
+
+
+def test_updates_past_the_cursor_still_hold_late_commits(settings: Settings, ch: Client) -> None:
+    """As the engine runs it: the tail reads only past the scan's cursor, plus the traces the
+    scan found committed behind it; every span is held once all the same."""
+    rng, fleet = random.Random(16), SyntheticFleet()
+    scanner, tail = IngestScanner(ch, overlap_ns=30 * S, skew_ms=300_000), fresh_tail()
+    cursor = 0
+
+    def tick() -> list[str]:
+        nonlocal cursor
+        news, newest = scanner.scan(cursor)
+        tail.update(ch, scanner.since, max((n.max_ns for n in news), default=0), cursor, scanner.late)
+        cursor = newest or cursor
+        return scanner.late
+
+    traces = traffic(fleet, rng, 0, 60)
+    fleet.insert(ch)
+    assert tick() == []
+    traces += traffic(fleet, rng, 60, 60)
+    fleet.insert(ch)
+    assert tick() == []
+    racing = SyntheticFleet(_ids=itertools.count(10_000))  # trace ids of its own
+    late = traffic(racing, rng, 90, 30)
+    insert_stamped(settings, ch, racing, cursor - 500_000_000)
+    traces += traffic(fleet, rng, 120, 30)
+    fleet.insert(ch)
+    assert sorted(tick()) == sorted(late)
+    assert tick() == []  # re-read in the overlap, but not late again
+    assert_reads_match(ch, tail, traces + late, rng, ORIGIN_NS, ORIGIN_NS + 150 * S)
+    assert tail.status()["rows"] == sum(
+        window_query(ch, f.window_sql, 0, 2**62).height for f in frames.SHARED)
 
 
 def test_memory_bound_drops_the_oldest_and_reads_fall_back(ch: Client) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from detectors.base import Detector
 from detectors.builtin import frames
-from detectors.builtin.util import any_match, evidence, first_ts, plural
+from detectors.builtin.util import evidence, first_ts, matches_any, plural
 from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
 
@@ -153,7 +153,8 @@ HUMAN_KINDS = ("execute", "write", "private")  # count only for human non-owners
 
 
 def _matching(values: pl.Series, patterns: Iterable[str]) -> list[str]:
-    return [v for v in values.unique().to_list() if v is not None and any_match(patterns, v)]
+    distinct = values.unique().drop_nulls().to_frame("value")
+    return distinct.filter(matches_any("value", patterns))["value"].to_list()
 
 
 def _flag_elsewhere(sends: pl.DataFrame) -> pl.DataFrame:

@@ -5,8 +5,9 @@ logic reads like the conventions (docs/conventions.md). ``kind`` falls back to a
 tool name when ``fleet.action.kind`` is missing (sparse instrumentation, renamed tools).
 
 Each family's columns are written once (``SharedFrame``): the window query detectors run and
-the query the engine's span tail (detectors/tail.py) keeps them in memory with are both built
-from them, so a frame read from the tail has the columns and types of one read from ClickHouse.
+the query the engine's span tail (detectors/tail.py) reads new rows with (``rows_sql``, all
+families at once) are both built from them, so a frame read from the tail has the columns and
+types of one read from ClickHouse.
 """
 
 from __future__ import annotations
@@ -24,22 +25,35 @@ _COMMON = (
 
 @dataclass(frozen=True)
 class SharedFrame:
-    """A span family: its columns (after ts, trace, span, agent) and which spans belong to it."""
+    """A span family: its columns (after ts, trace, span, agent; each ``<expression> AS <alias>``)
+    and which spans belong to it."""
 
     name: str
-    columns: str
+    columns: tuple[str, ...]
     spans: str  # the condition on the spans' operation
 
     @property
-    def window_sql(self) -> str:
-        return (f"SELECT {_COMMON}, {self.columns}\nFROM otel_traces WHERE {{window}} AND {self.spans}"
-                "\nORDER BY ts")
+    def aliases(self) -> tuple[str, ...]:
+        return tuple(column.rsplit(" AS ", 1)[1].strip() for column in self.columns)
 
     @property
-    def tail_sql(self) -> str:
-        return (f"SELECT TenantId AS tenant, toUnixTimestamp64Nano(IngestedAt) AS ingested, {_COMMON},"
-                f" {self.columns}\nFROM otel_traces"
-                f" WHERE {{rows}} AND {self.spans}")
+    def window_sql(self) -> str:
+        return (f"SELECT {_COMMON}, {', '.join(self.columns)}\nFROM otel_traces"
+                f" WHERE {{window}} AND {self.spans}\nORDER BY ts")
+
+
+def rows_sql(shared: tuple[SharedFrame, ...]) -> str:
+    """Every shared frame's columns for any rows (``{rows}``) in one query, led by ``tenant``,
+    ``ingested`` and ``frame`` (the family's name); each family's columns are prefixed with its
+    name (``turns__principal``). One read of the new rows serves every frame the span tail
+    keeps: the rows' attribute maps are read once, and the query waits once behind an insert."""
+    tag = "multiIf(" + ", ".join(f"{f.spans}, '{f.name}'" for f in shared) + ", '')"
+    columns = [f"{column.rsplit(' AS ', 1)[0]} AS {f.name}__{alias}"
+               for f in shared for column, alias in zip(f.columns, f.aliases, strict=True)]
+    return (f"SELECT TenantId AS tenant, toUnixTimestamp64Nano(IngestedAt) AS ingested,"
+            f" {tag} AS frame, {_COMMON},\n       " + ",\n       ".join(columns)
+            + "\nFROM otel_traces WHERE ({rows}) AND ("
+            + " OR ".join(f"({f.spans})" for f in shared) + ")")
 
 
 GUESSED_KIND = """multiIf(
@@ -50,41 +64,43 @@ GUESSED_KIND = """multiIf(
     match(lower(ToolName), '(write|edit|push|upload|transfer|add|create|order|submit)'), 'write',
     'read')"""
 
-TURNS = SharedFrame("turns", """toInt64(Duration) AS duration, PrincipalId AS principal,
-       PrincipalName AS principal_name, Channel AS channel,
-       SpanAttributes['fleet.trigger'] AS trigger,
-       SpanAttributes['gen_ai.conversation.id'] AS conversation,
-       toBool(SpanAttributes['fleet.instruction.urgent'] = 'true') AS urgent,
-       SpanAttributes['fleet.claim'] AS claim,
-       SpanAttributes['fleet.claim.subject'] AS claim_subject,
-       SpanAttributes['gen_ai.input.messages'] AS input_text""", "Operation = 'invoke_agent'")
+_FAILED = "toBool(StatusCode = 'STATUS_CODE_ERROR' OR SpanAttributes['error.type'] != '') AS failed"
 
-TOOLS = SharedFrame("tools", f"""ToolName AS tool, {GUESSED_KIND} AS kind,
-       SpanAttributes['fleet.action.target'] AS target,
-       toBool(StatusCode = 'STATUS_CODE_ERROR' OR SpanAttributes['error.type'] != '') AS failed,
-       SpanAttributes['error.type'] AS error_type,
-       toUInt64OrZero(SpanAttributes['fleet.resource.bytes']) AS bytes,
-       toUInt64OrZero(SpanAttributes['fleet.records.count']) AS records,
-       SpanAttributes['fleet.process.id'] AS process,
-       SpanAttributes['fleet.process.state'] AS process_state,
-       SpanAttributes['gen_ai.tool.call.arguments'] AS arguments,
-       SpanAttributes['gen_ai.tool.call.result'] AS result""", "Operation = 'execute_tool'")
+TURNS = SharedFrame("turns", (
+    "toInt64(Duration) AS duration", "PrincipalId AS principal",
+    "PrincipalName AS principal_name", "Channel AS channel",
+    "SpanAttributes['fleet.trigger'] AS trigger",
+    "SpanAttributes['gen_ai.conversation.id'] AS conversation",
+    "toBool(SpanAttributes['fleet.instruction.urgent'] = 'true') AS urgent",
+    "SpanAttributes['fleet.claim'] AS claim",
+    "SpanAttributes['fleet.claim.subject'] AS claim_subject",
+    "SpanAttributes['gen_ai.input.messages'] AS input_text"), "Operation = 'invoke_agent'")
 
-SENDS = SharedFrame("sends", """
-       JSONExtract(SpanAttributes['fleet.message.recipients'], 'Array(String)') AS recipients,
-       SpanAttributes['messaging.destination.name'] AS destination,
-       SpanAttributes['messaging.system'] AS system,
-       concat(SpanAttributes['gen_ai.output.messages'], SpanAttributes['gen_ai.input.messages'])
-           AS text""", "Operation = 'send'")
+TOOLS = SharedFrame("tools", (
+    "ToolName AS tool", f"{GUESSED_KIND} AS kind",
+    "SpanAttributes['fleet.action.target'] AS target",
+    _FAILED, "SpanAttributes['error.type'] AS error_type",
+    "toUInt64OrZero(SpanAttributes['fleet.resource.bytes']) AS bytes",
+    "toUInt64OrZero(SpanAttributes['fleet.records.count']) AS records",
+    "SpanAttributes['fleet.process.id'] AS process",
+    "SpanAttributes['fleet.process.state'] AS process_state",
+    "SpanAttributes['gen_ai.tool.call.arguments'] AS arguments",
+    "SpanAttributes['gen_ai.tool.call.result'] AS result"), "Operation = 'execute_tool'")
 
-CHATS = SharedFrame("chats", """SpanAttributes['gen_ai.provider.name'] AS provider,
-       SpanAttributes['fleet.topic'] AS topic,
-       toBool(StatusCode = 'STATUS_CODE_ERROR' OR SpanAttributes['error.type'] != '') AS failed,
-       SpanAttributes['error.type'] AS error_type,
-       SpanAttributes['gen_ai.response.finish_reasons'] AS finish,
-       InputTokens AS input_tokens, OutputTokens AS output_tokens,
-       SpanAttributes['gen_ai.output.messages'] AS text""",
-                    "Operation IN ('chat', 'text_completion', 'generate_content')")
+SENDS = SharedFrame("sends", (
+    "JSONExtract(SpanAttributes['fleet.message.recipients'], 'Array(String)') AS recipients",
+    "SpanAttributes['messaging.destination.name'] AS destination",
+    "SpanAttributes['messaging.system'] AS system",
+    "concat(SpanAttributes['gen_ai.output.messages'], SpanAttributes['gen_ai.input.messages'])"
+    " AS text"), "Operation = 'send'")
+
+CHATS = SharedFrame("chats", (
+    "SpanAttributes['gen_ai.provider.name'] AS provider", "SpanAttributes['fleet.topic'] AS topic",
+    _FAILED, "SpanAttributes['error.type'] AS error_type",
+    "SpanAttributes['gen_ai.response.finish_reasons'] AS finish",
+    "InputTokens AS input_tokens", "OutputTokens AS output_tokens",
+    "SpanAttributes['gen_ai.output.messages'] AS text"),
+    "Operation IN ('chat', 'text_completion', 'generate_content')")
 
 SHARED = (TURNS, TOOLS, SENDS, CHATS)  # what the engine's span tail keeps
 TURNS_SQL, TOOLS_SQL, SENDS_SQL, CHATS_SQL = (f.window_sql for f in SHARED)
