@@ -315,12 +315,20 @@ def start_at_history_end(engine: DetectorEngine, client: Client) -> None:
     engine.cursors.flush()
 
 
+SEED_WAIT_S = 600.0
+
+
 def prime(engine: DetectorEngine) -> None:
     """One tick before the feed, unmeasured: an engine that has kept up has already scanned the
     history's last inserts (the scan's overlap re-reads them, ~580,000 traces on its first tick,
-    a start-up backlog that hid the first incidents) and runs its sweep. Its tick statistics
-    are then cleared, so the figures are the run's."""
+    a start-up backlog that hid the first incidents) and runs its sweep, and its span tail
+    holds the windows (the sweep thread seeds it from the history: until it has, live reads of
+    long traces and whole windows go to ClickHouse, as after a restart, not in steady state).
+    Its tick statistics are then cleared, so the figures are the run's."""
     engine.run_once()
+    deadline = time.monotonic() + SEED_WAIT_S
+    while engine.tail is not None and engine.tail.status()["seeding"] and time.monotonic() < deadline:
+        time.sleep(1)  # the sweep thread seeds; a tick meanwhile would only re-read the overlap
     for recorded in (engine.tick_phases, engine.live.seconds, engine.live.backlogs, engine.live.agent_skips):
         recorded.clear()
 

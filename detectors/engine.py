@@ -118,6 +118,24 @@ class DetectorEngine:
         """True while some detector has windows due that it has not evaluated yet."""
         return self.state.behind(self.registry, self._sweep_watermark)
 
+    def status(self) -> dict[str, object]:
+        """For the service's /status: the last tick's phases, the live lane's backlogs and
+        dropped traces, and the span tail (how much it holds, how far back, reads it answered)."""
+        scan, live = self.tick_phases[-1] if self.tick_phases else (0.0, 0.0)
+        found: dict[str, object] = {
+            "last_tick_seconds": {"scan": round(scan, 3), "live": round(live, 3),
+                                  "tail": round(self.tail_seconds[-1], 3) if self.tail_seconds else 0.0},
+            "live_backlog_ticks": len(self.live.backlogs),
+            "live_settle_dropped": self.live.settling.dropped,
+        }
+        if self.tail is not None:
+            tail = self.tail.status()
+            covered, newest = tail.pop("covered_from_ns"), tail.pop("newest_ns")
+            held = None if covered is None else round(max(0, newest - covered) / SECOND_NS, 1)
+            tail["holds_seconds"] = held
+            found["span_tail"] = tail
+        return found
+
     def _tick(self, sweep_inline: bool) -> int:
         # The lock only around shared state: a sweep thread may be applying findings meanwhile.
         # Queries here use this engine's client, which no other thread touches.

@@ -117,8 +117,8 @@ class Service:
             "ingest": self.stats.as_dict(),
             "loader_lag": self._loader_lag(),
             "loader_partitions": sorted(p for held in self.loader_partitions() for p in held),
-            "workers": {w.name: {"runs": w.runs, "last_error": w.last_error, "behind": w.behind}
-                        for w in self._workers},
+            "workers": {w.name: {"runs": w.runs, "last_error": w.last_error, "behind": w.behind,
+                                 **w.details} for w in self._workers},
             "failure": None if self.failure is None else str(self.failure),
         }
 

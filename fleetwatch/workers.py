@@ -65,6 +65,7 @@ class PeriodicWorker:
         self.last_error: str | None = None
         # Whether the worker still has work due (the detector engine: windows not yet evaluated).
         self.behind = False
+        self.details: dict[str, object] = {}  # what the worker reports of itself, after each run
 
     def start(self) -> None:
         self._thread.start()
@@ -87,6 +88,7 @@ class PeriodicWorker:
             worker.run_once()
             self.runs += 1
             self.behind = _behind(worker)
+            self.details = _details(worker)
         except Exception as error:  # noqa: BLE001 - a failing worker must not kill the service
             self.last_error = f"{type(error).__name__}: {str(error)[:300]}"
             log.exception("worker %s failed; retrying next interval", self.name)
@@ -96,6 +98,13 @@ def _behind(worker: Worker) -> bool:
     """A worker that can tell (``behind() -> bool``) says whether work is still due."""
     check = getattr(worker, "behind", None)
     return bool(check()) if callable(check) else False
+
+
+def _details(worker: Worker) -> dict[str, object]:
+    """A worker that can tell (``status() -> dict``) reports it: read on the worker's own thread,
+    so the service's status handler never touches the worker's state."""
+    status = getattr(worker, "status", None)
+    return dict(status()) if callable(status) else {}
 
 
 def _close(worker: Worker) -> None:

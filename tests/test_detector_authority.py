@@ -30,7 +30,8 @@ def test_non_owner_bulk_read_and_shell_fire(ch: Client) -> None:
     [(candidate, severity)] = judge(ch, AuthorityViolations.from_policy(Policy()), 0, 120)
     assert candidate.agents == ("ash",) and candidate.principals == (STRANGER,)
     assert "124 records" in candidate.explanation and "2 of 2 turns" in candidate.explanation
-    assert len(candidate.evidence) == 2
+    assert len(candidate.evidence) == 4  # the two acts and the two instructions
+    assert sorted(e.trace_id for e in candidate.evidence) == sorted([t, t, t2, t2])
     assert severity.value in ("high", "critical")
 
 

@@ -75,3 +75,36 @@ def test_without_topics_the_cluster_needs_more_failures(ch: Client) -> None:
     f.insert(ch)
     [(candidate, _)] = judge(ch, SilentFailures.from_policy(Policy()), 0, 1800)
     assert "topic unknown" in candidate.explanation and candidate.key == "ash|moonshot|"
+
+
+def answered_turn(f: SyntheticFleet, at: float, asker: str, topic: str) -> None:
+    t = f.instruction("ash", asker, at)
+    f.chat("ash", at + 1, t, gen_ai__provider__name="moonshot", fleet__topic=topic,
+           gen_ai__response__finish_reasons=["stop"])
+    f.send("ash", [asker], at + 2, t, text="Here is the answer")
+
+
+def test_a_busy_topic_is_weighed_against_its_calls(ch: Client) -> None:
+    """Six unrecovered truncations fire on a quiet topic, but not among 160 good answers on the
+    same topic (the ordinary share of a busy agent); errors on most of a burst still fire."""
+    f = SyntheticFleet()
+    for i in range(160):
+        answered_turn(f, 5 + 10 * i, f"discord:30{i % 40:02d}", "politics")
+    for i in range(6):
+        failing_turn(f, 7 + 250 * i, "discord:3001", "politics", error=False, text=None)
+    f.insert(ch)
+    assert judge(ch, SilentFailures.from_policy(Policy()), 0, 1800) == []
+    for i in range(8):
+        failing_turn(f, 1600 + 20 * i, f"discord:300{i}", "politics", error=True)
+    f.insert(ch)
+    [(candidate, _)] = judge(ch, SilentFailures.from_policy(Policy()), 0, 1800)
+    assert "in 174 calls on topic politics" in candidate.explanation
+
+
+def test_the_same_failures_fire_on_a_quiet_topic(ch: Client) -> None:
+    f = SyntheticFleet()
+    for i in range(6):
+        failing_turn(f, 7 + 250 * i, "discord:3001", "politics", error=False, text=None)
+    f.insert(ch)
+    [(candidate, _)] = judge(ch, SilentFailures.from_policy(Policy()), 0, 1800)
+    assert "6 truncations" in candidate.explanation

@@ -240,7 +240,11 @@ def test_engine_alerts_the_same_with_and_without_the_tail(settings: Settings, ch
         found[megabytes] = rows.result_rows
         for table in ("alerts", "detector_cursors", "detector_baselines", "detector_status"):
             ch.command(f"TRUNCATE TABLE {table}")
+        status: Any = engine.status()
         if engine.tail is not None:
             assert engine.tail.reads["held"] > 0 and engine.tail.reads["missed"] == 0
+            assert status["span_tail"]["rows"] > 0 and status["span_tail"]["holds_seconds"] >= 40
+        else:
+            assert "span_tail" not in status
     assert "authority" in {row[0] for row in found[0]}
     assert found[0] == found[64]

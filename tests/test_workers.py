@@ -57,3 +57,23 @@ def test_a_worker_without_close_or_behind_is_fine() -> None:
     time.sleep(0.1)
     worker.stop()
     assert worker.runs > 0 and worker.last_error is None and not worker.behind
+
+
+def test_a_worker_that_reports_itself_shows_in_details() -> None:
+    class Reporting:
+        runs = 0
+
+        def run_once(self) -> int:
+            self.runs += 1
+            return 0
+
+        def status(self) -> dict[str, object]:
+            return {"ran": self.runs}
+
+    worker = PeriodicWorker("reporting", Reporting, interval=0.01)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while worker.runs < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.stop()
+    assert worker.details["ran"] == worker.runs >= 2

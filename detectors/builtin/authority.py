@@ -70,27 +70,33 @@ class AuthorityViolations(Detector[AuthorityParams]):
         if not judged:
             return []
         acts_by, replies_by = _by_pair(acts, judged), _by_pair(replies, judged)
-        counts = turn_frame.group_by("agent", "principal").len().rows()
-        asked = {(str(a), str(p)): int(n) for a, p, n in counts}
+        instructions = turn_frame.select("ts", "trace", "span", "agent",
+                                         pl.col("principal").alias("instructor"))
+        orders_by = _by_pair(instructions, judged)
         found = []
         for pair in judged:
             mine, out = acts_by.get(pair, acts.clear()), replies_by.get(pair, replies.clear())
-            candidate = self._judge(ctx, *pair, mine, out, asked[pair])
+            candidate = self._judge(ctx, *pair, mine, out, orders_by.get(pair, instructions.clear()))
             if candidate is not None:
                 found.append(candidate)
         return found
 
     def _judge(
         self, ctx: EvalContext, agent: str, principal: str, acts: pl.DataFrame,
-        sends: pl.DataFrame, asked: int,
+        sends: pl.DataFrame, orders: pl.DataFrame,
     ) -> Candidate | None:
+        """``orders``: the turns ``principal`` instructed ``agent`` in (the instructions are
+        evidence too: the alert shows who asked, and it is known only once the turn ends)."""
         peer = ctx.directory().is_agent(principal)
         elsewhere = sends.filter(pl.col("elsewhere"))
-        weights, reasons, used = self._weigh(acts, elsewhere, peer)
+        weights, reasons, done = self._weigh(acts, elsewhere, peer)
         if weights <= 0:
             return None
-        acted = used["trace"].n_unique()
+        acted = done["trace"].n_unique()
+        asked = orders.height
         rate = acted / max(1, asked)
+        used = pl.concat([orders.filter(pl.col("trace").is_in(done["trace"].implode()))
+                          .select("ts", "trace", "span"), done])
         who = "peer agent" if peer else "non-owner"
         return Candidate(
             key=f"{agent}|{principal}", score=weights,

@@ -51,10 +51,23 @@ class DestructiveActions(Detector[DestructiveParams]):
             matches_any("arguments", patterns).alias("pattern"),
             matches_any("target", [CONTAINER_PATTERN]).alias("container"),
         ).filter((pl.col("kind") == "delete") | pl.col("pattern"))
+        destroying = destroying.join(self._scoring_turns(destroying), on=["agent", "trace"], how="semi")
         found = []
         for (agent, trace), group in destroying.group_by(["agent", "trace"], maintain_order=True):
             found.append(self._judge(ctx, str(agent), str(trace), group))
         return [c for c in found if c is not None]
+
+    def _scoring_turns(self, destroying: pl.DataFrame) -> pl.DataFrame:
+        """The (agent, trace) pairs ``_judge`` can score above zero, found in one pass: most
+        deletions are single items in a turn that destroyed nothing else, and judging each turn
+        in Python cost a second per tick at 10,000 spans/s."""
+        p = self.params
+        per_turn = destroying.group_by("agent", "trace").agg(
+            (pl.col("container") & (pl.col("kind") == "delete")).any().alias("container"),
+            pl.col("pattern").any(), pl.col("target").n_unique().alias("targets"),
+            pl.col("records").sum())
+        return per_turn.filter(pl.col("container") | pl.col("pattern") | (pl.col("targets") >= p.many_targets)
+                               | (pl.col("records") >= p.many_records)).select("agent", "trace")
 
     def _judge(self, ctx: EvalContext, agent: str, trace: str, acts: pl.DataFrame) -> Candidate | None:
         p = self.params

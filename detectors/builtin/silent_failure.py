@@ -9,7 +9,11 @@ recovered failures do not count. Unrecovered ones are clustered per (agent, prov
 after it, when the turn claimed ``completed``, and when the reply or the model output reads like
 provider error text (``patterns.error_text``, where content is captured). Random truncations
 spread over topics never pile up in one cluster; without ``fleet.topic`` every failure of an
-agent's provider falls in one cluster, so its score is discounted.
+agent's provider falls in one cluster, so its score is discounted. A busy agent's cluster holds
+many calls, and ordinary traffic leaves a few of them truncated without a retry: a cluster
+scores the failures beyond the number ordinary for its calls (``background_failure_rate``
+times the calls, rounded down; the lightest failures are the ones discounted), so a count that
+is normal for a thousand calls is not an incident, while most of a topic's calls failing is.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ class SilentFailureParams(BaseModel):
     weight_claimed: float = 0.25  # and the turn claimed the task completed
     weight_error_text: float = 0.5  # the reply reads like a provider error message
     unknown_topic_discount: float = 0.5
+    # Unrecovered failures per model call that ordinary traffic shows (random truncations,
+    # provider blips): that many of a cluster's failures, the lightest, do not count.
+    background_failure_rate: float = 0.05
 
 
 class SilentFailures(Detector[SilentFailureParams]):
@@ -68,9 +75,12 @@ class SilentFailures(Detector[SilentFailureParams]):
         if failures.is_empty():
             return []
         failures = self._weigh(ctx, failures)
+        calls = {(str(a), str(p), str(t)): int(n) for a, p, t, n in
+                 frames.chats(ctx).group_by("agent", "provider", "topic").len().iter_rows()}
         found = []
         for (agent, provider, topic), cluster in failures.group_by("agent", "provider", "topic"):
-            candidate = self._judge(str(agent), str(provider), str(topic), cluster)
+            key = (str(agent), str(provider), str(topic))
+            candidate = self._judge(*key, cluster, calls.get(key, cluster.height))
             if candidate is not None:
                 found.append(candidate)
         return found
@@ -98,8 +108,10 @@ class SilentFailures(Detector[SilentFailureParams]):
             + pl.when(pl.col("error_text")).then(p.weight_error_text).otherwise(0.0)
         )
 
-    def _judge(self, agent: str, provider: str, topic: str, cluster: pl.DataFrame) -> Candidate | None:
-        score = float(cluster["weight"].sum())
+    def _judge(self, agent: str, provider: str, topic: str, cluster: pl.DataFrame,
+               calls: int) -> Candidate | None:
+        ordinary = int(self.params.background_failure_rate * calls)
+        score = float(cluster["weight"].sort().slice(ordinary).sum())
         if not topic:
             score *= self.params.unknown_topic_discount
         if score < self.threshold * 0.5:
@@ -111,7 +123,8 @@ class SilentFailures(Detector[SilentFailureParams]):
         text = int(cluster["error_text"].sum())
         explanation = (
             f"{agent}'s provider {provider or '(unknown)'} failed {plural(cluster.height, 'time')} "
-            f"{about_topic} without a successful retry ({plural(errors, 'error')}, "
+            f"in {plural(calls, 'call')} {about_topic} without a successful retry "
+            f"({plural(errors, 'error')}, "
             f"{plural(cluster.height - errors, 'truncation')}); {delivered} replies went out "
             f"to {plural(len(askers), 'person')} anyway"
             + (f", {text} of them reading like error text" if text else "") + "."
