@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from fleetwatch.workers import PeriodicWorker
 
 
@@ -77,3 +79,11 @@ def test_a_worker_that_reports_itself_shows_in_details() -> None:
         time.sleep(0.01)
     worker.stop()
     assert worker.details["ran"] == worker.runs >= 2
+
+
+def test_runs_start_every_interval_and_rest_fully_after_a_failure() -> None:
+    from fleetwatch.workers import rest
+
+    assert rest(1.0, 0.7, ok=True) == pytest.approx(0.3)
+    assert rest(1.0, 2.5, ok=True) == 0.0  # overran: the next run starts at once
+    assert rest(1.0, 0.1, ok=False) == 1.0

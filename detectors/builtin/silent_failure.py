@@ -11,9 +11,10 @@ provider error text (``patterns.error_text``, where content is captured). Random
 spread over topics never pile up in one cluster; without ``fleet.topic`` every failure of an
 agent's provider falls in one cluster, so its score is discounted. A busy agent's cluster holds
 many calls, and ordinary traffic leaves a few of them truncated without a retry: a cluster
-scores the failures beyond the number ordinary for its calls (``background_failure_rate``
-times the calls, rounded down; the lightest failures are the ones discounted), so a count that
-is normal for a thousand calls is not an incident, while most of a topic's calls failing is.
+scores its truncations beyond the number ordinary for its calls (``background_failure_rate``
+times the calls, rounded down; the lightest are the ones discounted) and every unrecovered
+error (ordinary traffic retries those), so truncations normal for a thousand calls are not an
+incident, while errors delivered as answers are.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class SilentFailureParams(BaseModel):
     weight_claimed: float = 0.25  # and the turn claimed the task completed
     weight_error_text: float = 0.5  # the reply reads like a provider error message
     unknown_topic_discount: float = 0.5
-    # Unrecovered failures per model call that ordinary traffic shows (random truncations,
-    # provider blips): that many of a cluster's failures, the lightest, do not count.
+    # Unrecovered truncations per model call that ordinary traffic shows: that many of a
+    # cluster's truncations, the lightest, do not count.
     background_failure_rate: float = 0.05
 
 
@@ -110,8 +111,11 @@ class SilentFailures(Detector[SilentFailureParams]):
 
     def _judge(self, agent: str, provider: str, topic: str, cluster: pl.DataFrame,
                calls: int) -> Candidate | None:
+        # Ordinary traffic truncates; its provider errors are retried. So only truncations
+        # are discounted as background, the lightest first: an unrecovered error always counts.
         ordinary = int(self.params.background_failure_rate * calls)
-        score = float(cluster["weight"].sort().slice(ordinary).sum())
+        truncations = cluster.filter(~pl.col("errored"))["weight"].sort()
+        score = float(cluster.filter("errored")["weight"].sum()) + float(truncations.slice(ordinary).sum())
         if not topic:
             score *= self.params.unknown_topic_discount
         if score < self.threshold * 0.5:
