@@ -54,6 +54,11 @@ class Detector(ABC, Generic[P]):
     # ``live_agents`` names from the traces that changed (e.g. loops: the two agents exchanging).
     early_by_agent: ClassVar[bool] = False
 
+    @property
+    def allows_early(self) -> bool:
+        """Evaluated live on parts of its window (either flag above)."""
+        return self.early_by_trace or self.early_by_agent
+
     def __init__(self, params: P, policy: Policy, settings: DetectorPolicy) -> None:
         self.params = params
         self.policy = policy

@@ -59,7 +59,7 @@ RECENT_NS = 60 * 1_000_000_000
 
 
 def allows_early(detector: Detector[Any]) -> bool:
-    return detector.early_by_trace or detector.early_by_agent
+    return detector.allows_early
 
 
 def early_detectors(registry: DetectorRegistry) -> list[Detector[Any]]:

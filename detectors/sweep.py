@@ -75,6 +75,9 @@ class Sweeper:
         self.state, self.registry, self.policy = state, registry, policy
         self._sweep_watermark, self._max_windows = sweep_watermark, max_windows
         self._failures: dict[tuple[str, str, int], int] = {}
+        self._late: dict[tuple[str, str], int] = {}  # (tenant, detector) -> late spans from
+        self._served: dict[tuple[str, str], int] = {}  # (tenant, detector) -> pass of its last window
+        self._passes = 0
         self._pass_lock = threading.Lock()  # one pass at a time (thread and drain never overlap)
         self._thread: threading.Thread | None = None
         self._poke, self._stop = threading.Event(), threading.Event()
@@ -128,6 +131,7 @@ class Sweeper:
         with self._pass_lock:
             began = time.perf_counter()
             self._progressed = False
+            self._passes += 1
             self._seed_tail(client)
             with self.state.lock:
                 tenants = sorted(self.state.cursors.tenants("watermark"))
@@ -140,17 +144,33 @@ class Sweeper:
         with state.lock:
             late_from = state.late.pop(tenant, None)
             evaluated = {d.name: state.cursors.get("evaluated", tenant, d.name) or 0 for d in self.registry}
+        if late_from is not None:
+            self._note_late(tenant, late_from)
         directories: dict[tuple[str, int, int], FleetDirectory] = {}
         cache: QueryCache = {}
-        # Most behind first, so a budget spent on one detector does not starve the others.
+        # The detector served longest ago first, then the most behind, so a budget spent on one
+        # detector (a slow window, late windows that do not move its position) does not starve
+        # the others pass after pass.
         written = 0
-        for detector in sorted(self.registry, key=lambda d: evaluated[d.name]):
-            written += self._sweep_detector(client, detector, tenant, late_from, directories,
-                                            cache, deadline)
+        served = self._served
+        for detector in sorted(self.registry,
+                               key=lambda d: (served.get((tenant, d.name), -1), evaluated[d.name])):
+            written += self._sweep_detector(client, detector, tenant, directories, cache, deadline)
         return written
 
+    def _note_late(self, tenant: str, late_from: int) -> None:
+        """Late spans from ``late_from`` on: each detector the live lane does not judge will
+        re-evaluate the windows holding them. A detector evaluated live judged their traces (or
+        its agents' windows) when they arrived, and its full windows close
+        ``detector_early_sweep_delay_seconds`` late besides; at 10,000 spans/s some span is
+        always late (long turns are stamped with their start), and re-evaluating for them held
+        the sweep on one detector's oldest late window pass after pass."""
+        for detector in self.registry:
+            if not detector.allows_early:
+                self._note_late_for(tenant, detector, late_from)
+
     def _sweep_detector(
-        self, client: Client, detector: Detector[Any], tenant: str, late_from: int | None,
+        self, client: Client, detector: Detector[Any], tenant: str,
         directories: dict[tuple[str, int, int], FleetDirectory], cache: QueryCache,
         deadline: float,
     ) -> int:
@@ -158,30 +178,36 @@ class Sweeper:
         with state.lock:
             watermark = self._sweep_watermark(detector, state.cursors.get("watermark", tenant) or 0)
             position = state.position(tenant, detector, watermark)
+        late_from = self._late.pop((tenant, detector.name), None)
         plan = plan_windows(position, watermark, detector.window_ns, detector.slide_ns,
                             self._max_windows, late_from)
         written = 0
         for end in plan.ends:
-            if self._stop.is_set() and self._on_thread():
-                return written  # the thread is stopping: the rest is due next pass
-            if self._progressed and time.monotonic() > deadline:
+            if (self._stop.is_set() and self._on_thread()) or (
+                    self._progressed and time.monotonic() > deadline):
+                # Stopping, or the budget is spent: the rest is due next pass (catching up if
+                # need be), late windows from the one not yet evaluated on.
                 if late_from is not None and end <= position:
-                    with state.lock:
-                        state.late[tenant] = min(state.late.get(tenant, late_from), late_from)
-                return written  # budget spent: the rest is due next pass (catching up if need be)
+                    self._note_late_for(tenant, detector, late_from)
+                return written
             window = Window(tenant, end - detector.window_ns, end)
             baseline = StagedBaseline(state.baselines, tenant, detector.name, state.lock, client)
             ctx = EvalContext(client, window, self.policy, baseline, directories, cache=cache,
                               slicing=self._slicing(), tail=self._tail)
             self._progressed = True
+            self._served[(tenant, detector.name)] = self._passes
             began, self._rested_for = time.perf_counter(), 0.0
             findings = self._findings(detector, ctx)
             took = time.perf_counter() - began
             log.debug("full window of %s on %s ending %d: %.2f s", detector.name, tenant, end, took)
             self.window_seconds.append((detector.name, took))
             self._rest(max(0.0, took - self._rested_for))
-            if findings is None:
-                return written  # transient failure: keep the position, retry next pass
+            if findings is None:  # transient failure: keep the position, retry next pass
+                if late_from is not None and end <= position:
+                    self._note_late_for(tenant, detector, late_from)
+                return written
+            if late_from is not None and end <= position:
+                late_from = end  # the late spans before ``end`` are judged
             with state.lock:
                 rows: list[AlertRow] = [r for f in findings if (r := state.incidents.apply(f)) is not None]
                 if end > position:
@@ -192,6 +218,10 @@ class Sweeper:
                 if end > position:
                     state.cursors.put(end, "evaluated", tenant, detector.name)
         return written
+
+    def _note_late_for(self, tenant: str, detector: Detector[Any], late_from: int) -> None:
+        key = (tenant, detector.name)
+        self._late[key] = min(self._late.get(key, late_from), late_from)
 
     def _seed_tail(self, client: Client) -> None:
         """Seed the span tail before sweeping: windows it holds then need no full-window reads.

@@ -368,3 +368,31 @@ def test_early_lane_ticks_while_a_slow_full_window_runs_on_the_sweep_thread(
     rows = [r for r in alerts(ch) if r["Severity"] != "info" and r["Detector"] == "trace_failures"]
     assert len({r["AlertId"] for r in rows}) == 1 and rows[0]["Version"] == 1
     assert (engine.cursors.get("evaluated", "default", "slow_sweep") or 0) > fleet.origin_ns
+
+
+class ErrorBurstToo(ErrorBurst):
+    name = "error_burst_too"
+
+
+def test_late_windows_do_not_hold_the_sweep(settings: Settings, ch: Client) -> None:
+    """A window's worth of budget per pass, and late spans behind two detectors' positions:
+    each re-evaluates its late windows once, in turn, and both catch up with the watermark
+    (the late windows used to be planned afresh each pass, the first detector's first late
+    window evaluated pass after pass while the other waited)."""
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 300)
+    fleet.insert(ch)
+    registry = DetectorRegistry()
+    registry.register(ErrorBurst.from_policy(Policy()))
+    registry.register(ErrorBurstToo.from_policy(Policy()))
+    tight = inline(settings).model_copy(update={"detector_sweep_budget_seconds": 1e-6})
+    engine = DetectorEngine(tight, ch, registry, Policy())
+    engine.drain()
+    failures(fleet, "ash", 100, 6)  # late: both detectors judged those windows already
+    heartbeat(fleet, "ash", 300, 330)
+    fleet.insert(ch)
+    for _ in range(40):
+        engine.run_once()
+    assert not engine.behind()
+    firing = [r["Detector"] for r in alerts(ch) if r["Status"] == "firing"]
+    assert sorted(firing) == ["error_burst", "error_burst_too"]
