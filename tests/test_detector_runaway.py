@@ -125,3 +125,19 @@ def test_busy_but_normal_agent_and_warm_up_stay_quiet(ch: Client) -> None:
                fleet__action__target=f"url:https://x.org/{i}", fleet__resource__bytes=200_000)
     f.insert(ch)
     assert judge(ch, detector(), 0, 1800, baselines=store) == []
+
+
+def test_a_chance_run_in_a_busy_notes_file_stays_quiet(ch: Client) -> None:
+    """Sixty notes at random sizes hold a run of six larger writes (x10) by chance: that is a
+    tenth of the file's writes, not a file that grows write after write."""
+    f = fleet()
+    sizes = [2900, 300, 700, 1200, 1900, 2500, 2950] + [3000 - 40 * (i % 7) * 10 for i in range(53)]
+    for i, size in enumerate(sizes):
+        write(f, "ash", OWNER, 10 + 25 * i, "file:MEMORY.md", size)
+    f.insert(ch)
+    assert judge(ch, detector(), 0, 1800) == []
+    for i in range(6):  # the same agent's runaway file still fires beside it
+        write(f, "ash", STRANGER, 20 + 200 * i, "file:memory/users/x.md", int(4000 * 1.6 ** (i + 1)))
+    f.insert(ch)
+    [(candidate, _)] = judge(ch, detector(), 0, 1800)
+    assert candidate.key == "growth:ash|file:memory/users/x.md"

@@ -29,6 +29,7 @@ class RunawayParams(BaseModel):
     growth_writes: int = 5  # writes in a row, each larger than the last
     growth_ratio: float = 3.0  # last / first size of that run
     growth_step: float = 1.05  # "larger" means at least this factor
+    growth_share: float = 0.5  # of the target's writes in the window, the run is at least this
     flood_mib: int = 1
     flood_writes: int = 6
     weight_exhaustion: float = 0.5  # per failed call (at most 3)
@@ -78,7 +79,8 @@ class ResourceRunaway(Detector[RunawayParams]):
         chats = frames.chats(ctx)
         directory = ctx.directory()
         p = self.params
-        signals = growth(self._writes(tools, chats), p.growth_writes, p.growth_ratio, p.growth_step)
+        signals = growth(self._writes(tools, chats), p.growth_writes, p.growth_ratio, p.growth_step,
+                         p.growth_share)
         signals += flood(tools, p.flood_mib * MIB, p.flood_writes, directory, any_owner=ctx.live)
         judged_until = ctx.window.end_ns - int(p.notify_grace_seconds * SECOND_NS)
         signals += exhaustion(tools, frames.sends(ctx), directory, judged_until,

@@ -32,11 +32,16 @@ def longest_growth(sizes: list[float], step: float) -> tuple[int, int]:
     return best
 
 
-def growth(writes: pl.DataFrame, min_writes: int, min_ratio: float, step: float) -> list[Signal]:
-    """Per (agent, target): the longest run of writes each larger than the last.
+def growth(writes: pl.DataFrame, min_writes: int, min_ratio: float, step: float,
+           min_share: float = 0.0) -> list[Signal]:
+    """Per (agent, target): the longest run of writes each larger than the last, if it is at
+    least ``min_share`` of the target's writes in the window.
 
     ``size`` is ``fleet.resource.bytes`` when present, else the input tokens of the turn that
-    wrote (an agent re-reading a growing file pays for it in its prompts)."""
+    wrote (an agent re-reading a growing file pays for it in its prompts). The share is why a
+    busy agent's notes file, written a hundred times a window at random sizes, is not growth:
+    a chance run of five larger writes turns up among that many; a runaway target grows write
+    after write."""
     found: list[Signal] = []
     for (agent, target), group in writes.group_by("agent", "target"):
         if group.height < min_writes or not target:
@@ -46,7 +51,7 @@ def growth(writes: pl.DataFrame, min_writes: int, min_ratio: float, step: float)
         first, length = longest_growth(sizes, step)
         run = group.slice(first, length)
         ratio = sizes[first + length - 1] / max(1.0, sizes[first])
-        if length < min_writes or ratio < min_ratio:
+        if length < min_writes or ratio < min_ratio or length < min_share * group.height:
             continue
         unit = "bytes" if (run["bytes"] > 0).all() else "prompt tokens"
         reason = (f"{target} was written {length} times in a row, each time larger "

@@ -39,6 +39,13 @@ def captures(turn_frame: pl.DataFrame, privileged: pl.DataFrame, replied: set[st
              directory: FleetDirectory, p: TakeoverParams) -> list[Candidate]:
     people = turn_frame.filter((pl.col("principal") != "")
                                & ~pl.col("principal").is_in(list(directory.principal_to_agent)))
+    # Each agent's turns apart, answered or not marked once: filtering the whole window's turns
+    # per agent, with the replied traces rebuilt as a literal each time, took over ten minutes
+    # per full window at 10,000 spans/s.
+    people = people.with_columns(pl.col("trace").is_in(pl.Series(list(replied), dtype=pl.String)
+                                                       .implode()).alias("replied"))
+    turns_of = people.partition_by("agent", as_dict=True)
+    privileged_of = privileged.partition_by("agent", as_dict=True)
     found = []
     # Only the busiest outsider per agent can be its captor: the neglect is not shared out.
     busiest = (people.group_by("agent", "principal").len().sort("len", descending=True)
@@ -48,14 +55,15 @@ def captures(turn_frame: pl.DataFrame, privileged: pl.DataFrame, replied: set[st
     for agent, principal, turns in busiest.rows():
         if turns < p.min_turns:
             continue
-        mine = people.filter((pl.col("agent") == agent) & (pl.col("principal") == principal))
-        everyone = people.filter(pl.col("agent") == agent)
+        everyone = turns_of[(agent,)]
+        mine = everyone.filter(pl.col("principal") == principal)
         share = mine.height / everyone.height
         start, end = int(mine["ts"].min()), int(mine["ts"].max())  # type: ignore[arg-type]
         others = everyone.filter((pl.col("principal") != principal) & pl.col("ts").is_between(start, end))
-        ignored = others.filter(~pl.col("trace").is_in(list(replied)))
-        answered = mine.filter(pl.col("trace").is_in(list(replied))).height
-        conceded = privileged.filter(pl.col("trace").is_in(mine["trace"].to_list()))
+        ignored = others.filter(~pl.col("replied"))
+        answered = mine.filter(pl.col("replied")).height
+        conceded = privileged_of.get((agent,), privileged.clear()).filter(
+            pl.col("trace").is_in(mine["trace"].implode()))
         score = p.weight_persistence
         reasons = [f"{principal} sent {mine.height} of its {everyone.height} instructions ({share:.0%})"]
         if share >= p.dominance_share:
