@@ -70,6 +70,22 @@ def test_random_memory_notes_and_a_short_growth_stay_quiet(ch: Client) -> None:
     assert judge(ch, detector(), 0, 1800) == []
 
 
+def test_a_small_file_growing_by_chance_stays_quiet_until_it_is_large(ch: Client) -> None:
+    """Five notes at random sizes that happen to rise (300 B -> 2.9 KB, x10) are every write
+    of that file in the window: the shape of growth, but a 3 KB file exhausts nothing."""
+    f = fleet()
+    for i, size in enumerate([300, 700, 1200, 1900, 2900]):
+        write(f, "ash", OWNER, 10 + 100 * i, "file:MEMORY.md", size)
+        write(f, "flux", OWNER, 10 + 100 * i, "file:notes.md", None, prompt=(i + 1) * 2500)
+    f.insert(ch)
+    assert judge(ch, detector(), 0, 1800) == []
+    for i, size in enumerate([12_000, 30_000, 70_000]):  # the same file keeps growing, large
+        write(f, "ash", OWNER, 600 + 100 * i, "file:MEMORY.md", size)
+    f.insert(ch)
+    [(candidate, _)] = judge(ch, detector(), 0, 1800)
+    assert candidate.key == "growth:ash|file:MEMORY.md" and "8 times in a row" in candidate.explanation
+
+
 def test_a_flood_of_big_writes_from_an_outsider_fires_but_owner_uploads_do_not(ch: Client) -> None:
     f = fleet()
     for i in range(8):
@@ -113,6 +129,38 @@ def test_volume_far_above_the_agents_own_baseline_fires_after_warm_up(ch: Client
     assert "400" in candidate.explanation  # 400,000+ tokens reported
     after = store.view("default", "runaway")["volume:ash"]
     assert after["n"] == 12 and after["mean"] == learned["mean"]  # the burn stayed out of the baseline
+
+
+def busy_fleet(f: SyntheticFleet, tokens_per_call: int, start: float, agents: int = 8) -> None:
+    """``agents`` new agents, each making a model call every 30 s for half an hour from ``start``."""
+    for a in range(agents):
+        f.agent(f"busy{a}", owners=[OWNER], principal=f"discord:3{a:03d}")
+        for i in range(60):
+            t = f.instruction(f"busy{a}", OWNER, start + 5 + 30 * i + a)
+            f.chat(f"busy{a}", start + 6 + 30 * i + a, t, input_tokens=tokens_per_call + 1000 * (a % 3))
+
+
+def test_new_agents_are_compared_with_their_peers_until_warm(ch: Client) -> None:
+    """Eight new agents that each burn ~1M tokens per 5 minutes are a heavy fleet, not eight
+    runaways (the absolute floor alone flagged every busy agent of the bench's first windows);
+    one new agent burning that among quiet peers is flagged before it has any history."""
+    store = BaselineStore(ch)
+    heavy = SyntheticFleet()
+    busy_fleet(heavy, tokens_per_call=100_000, start=3600)
+    heavy.insert(ch)
+    # The window begins an hour before the agents do: those hours were not idle time of theirs.
+    assert judge(ch, detector(), 0, 5400, baselines=store) == []
+    assert store.view("default", "runaway")["volume:busy0"]["n"] == 6
+    quiet = SyntheticFleet()
+    busy_fleet(quiet, tokens_per_call=2_000, start=7200)
+    quiet.agent("burner", owners=[OWNER], principal="discord:3999")
+    for i in range(60):
+        t = quiet.instruction("burner", STRANGER, 7205 + 30 * i)
+        quiet.chat("burner", 7206 + 30 * i, t, input_tokens=100_000)
+    quiet.insert(ch)
+    found = judge(ch, detector(), 7200, 9000, baselines=BaselineStore(ch))
+    assert {c.key for c, _ in found} == {"volume:burner|tokens"}
+    assert "warming up" in found[0][0].explanation and "fleet" in found[0][0].explanation
 
 
 def test_busy_but_normal_agent_and_warm_up_stay_quiet(ch: Client) -> None:

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict
 
 from detectors.base import SECOND_NS, Detector
 from detectors.builtin import frames
-from detectors.builtin.runaway_baseline import HotBucket, VolumeSettings, advance
-from detectors.builtin.runaway_signals import EXHAUSTION, MIB, exhaustion, flood, growth
+from detectors.builtin.runaway_baseline import HotBucket, VolumeSettings, advance, fleet_buckets
+from detectors.builtin.runaway_signals import EXHAUSTION, MIB, GrowthRule, exhaustion, flood, growth
 from detectors.builtin.util import evidence, first_ts
 from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
@@ -30,6 +30,8 @@ class RunawayParams(BaseModel):
     growth_ratio: float = 3.0  # last / first size of that run
     growth_step: float = 1.05  # "larger" means at least this factor
     growth_share: float = 0.5  # of the target's writes in the window, the run is at least this
+    growth_min_kib: int = 32  # the run's last size, in bytes written...
+    growth_min_tokens: int = 16_000  # ...or, without bytes, in the writing turn's prompt tokens
     flood_mib: int = 1
     flood_writes: int = 6
     weight_exhaustion: float = 0.5  # per failed call (at most 3)
@@ -79,8 +81,9 @@ class ResourceRunaway(Detector[RunawayParams]):
         chats = frames.chats(ctx)
         directory = ctx.directory()
         p = self.params
-        signals = growth(self._writes(tools, chats), p.growth_writes, p.growth_ratio, p.growth_step,
-                         p.growth_share)
+        signals = growth(self._writes(tools, chats), GrowthRule(
+            p.growth_writes, p.growth_ratio, p.growth_step, p.growth_share,
+            p.growth_min_kib * 1024, p.growth_min_tokens))
         signals += flood(tools, p.flood_mib * MIB, p.flood_writes, directory, any_owner=ctx.live)
         judged_until = ctx.window.end_ns - int(p.notify_grace_seconds * SECOND_NS)
         signals += exhaustion(tools, frames.sends(ctx), directory, judged_until,
@@ -111,14 +114,15 @@ class ResourceRunaway(Detector[RunawayParams]):
         settings = VolumeSettings(
             bucket_ns=int(p.bucket_seconds * SECOND_NS), warmup_buckets=p.warmup_buckets,
             alpha=p.baseline_alpha, min_z=p.volume_z,
-            floors={"tokens": p.floor_tokens, "bytes": p.floor_mib * MIB, "calls": p.floor_calls},
+            floors=_floors(p),
         )
         volumes = _bucket_volumes(tools, chats, settings.bucket_ns)
+        fleet = fleet_buckets(volumes)
         hot = [HotBucket.from_json(doc) for doc in ctx.baseline.get("hot", [])]
         window = ctx.window
         for agent in sorted(set(tools["agent"].to_list()) | set(chats["agent"].to_list())):
             state, new = advance(ctx.baseline.get(f"volume:{agent}"), volumes.get(agent, {}), agent,
-                                 window.start_ns, window.end_ns, settings)
+                                 window.start_ns, window.end_ns, settings, fleet)
             ctx.baseline.put(f"volume:{agent}", state)
             hot += new
         hot = [h for h in hot if h.start_ns + settings.bucket_ns > window.start_ns]
@@ -137,16 +141,36 @@ class ResourceRunaway(Detector[RunawayParams]):
         minutes = bucket_ns / SECOND_NS / 60
         unit = {"tokens": "tokens", "bytes": "bytes", "calls": "tool calls"}[hot.metric]
         return Candidate(
-            key=f"volume:{hot.agent}|{hot.metric}", score=min(hot.z / self.params.volume_z, 3.0),
-            title=f"{hot.agent} {unit} far above its baseline",
-            explanation=(f"{hot.agent} used {hot.value:.0f} {unit} in {minutes:.0f} minutes; its usual "
-                         f"is about {hot.usual:.0f} ({hot.z:.1f} standard deviations above)."),
+            key=f"volume:{hot.agent}|{hot.metric}", score=_volume_score(hot, self.params),
+            title=f"{hot.agent} {unit} far above {_BASELINE_NAMES[hot.against]}",
+            explanation=f"{hot.agent} used {hot.value:.0f} {unit} in {minutes:.0f} minutes; {_usual(hot)}.",
             agents=(hot.agent,), evidence=evidence(used), first_event_ns=first_ts(used) or hot.start_ns,
             labels={"signal": "volume", "metric": hot.metric},
         )
 
 
 Volumes = dict[str, dict[int, dict[str, float]]]
+_BASELINE_NAMES = {"own": "its baseline", "fleet": "the fleet's", "floor": "the absolute floor"}
+
+
+def _volume_score(hot: HotBucket, p: RunawayParams) -> float:
+    if hot.against != "floor":
+        return min(hot.z / p.volume_z, 3.0)
+    # Against the floor there is no spread to measure z in: score how far past it (x4) it went.
+    return min(hot.value / (4 * _floors(p)[hot.metric]), 3.0)
+
+
+def _floors(p: RunawayParams) -> dict[str, float]:
+    return {"tokens": p.floor_tokens, "bytes": p.floor_mib * MIB, "calls": p.floor_calls}
+
+
+def _usual(hot: HotBucket) -> str:
+    if hot.against == "own":
+        return f"its usual is about {hot.usual:.0f} ({hot.z:.1f} standard deviations above)"
+    if hot.against == "fleet":
+        return (f"it is still warming up, and the fleet's agents used about {hot.usual:.0f} in "
+                f"that time ({hot.z:.1f} standard deviations above)")
+    return "it is still warming up, with too few peers to compare with, and that is far past the floor"
 
 
 def _bucket_volumes(tools: pl.DataFrame, chats: pl.DataFrame, bucket_ns: int) -> Volumes:

@@ -5,6 +5,7 @@ never told about. Each returns ``(key, score, reason, agents, principals, eviden
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -32,32 +33,45 @@ def longest_growth(sizes: list[float], step: float) -> tuple[int, int]:
     return best
 
 
-def growth(writes: pl.DataFrame, min_writes: int, min_ratio: float, step: float,
-           min_share: float = 0.0) -> list[Signal]:
+@dataclass(frozen=True)
+class GrowthRule:
+    writes: int  # in a row, each larger than the last
+    ratio: float  # last / first size of the run
+    step: float  # "larger" means at least this factor
+    share: float = 0.0  # of the target's writes in the window, the run is at least this
+    min_bytes: float = 0.0  # the run's last size, when sizes are bytes
+    min_tokens: float = 0.0  # the run's last size, when sizes are prompt tokens
+
+
+def growth(writes: pl.DataFrame, rule: GrowthRule) -> list[Signal]:
     """Per (agent, target): the longest run of writes each larger than the last, if it is at
-    least ``min_share`` of the target's writes in the window.
+    least ``rule.share`` of the target's writes in the window and ends at a size that matters.
 
     ``size`` is ``fleet.resource.bytes`` when present, else the input tokens of the turn that
     wrote (an agent re-reading a growing file pays for it in its prompts). The share is why a
     busy agent's notes file, written a hundred times a window at random sizes, is not growth:
     a chance run of five larger writes turns up among that many; a runaway target grows write
-    after write."""
+    after write. The last size is why a quiet agent's five notes at random sizes are not either
+    (9 of 2,000 agents in one bench window had such a run): a 3 KB file is no runaway
+    whatever its shape."""
     found: list[Signal] = []
     for (agent, target), group in writes.group_by("agent", "target"):
-        if group.height < min_writes or not target:
+        if group.height < rule.writes or not target:
             continue
         group = group.sort("ts")
         sizes = [float(s) for s in group["size"].to_list()]
-        first, length = longest_growth(sizes, step)
+        first, length = longest_growth(sizes, rule.step)
         run = group.slice(first, length)
-        ratio = sizes[first + length - 1] / max(1.0, sizes[first])
-        if length < min_writes or ratio < min_ratio or length < min_share * group.height:
+        last, ratio = sizes[first + length - 1], sizes[first + length - 1] / max(1.0, sizes[first])
+        in_bytes = bool((run["bytes"] > 0).all())
+        if (length < rule.writes or ratio < rule.ratio or length < rule.share * group.height
+                or last < (rule.min_bytes if in_bytes else rule.min_tokens)):
             continue
-        unit = "bytes" if (run["bytes"] > 0).all() else "prompt tokens"
+        unit = "bytes" if in_bytes else "prompt tokens"
         reason = (f"{target} was written {length} times in a row, each time larger "
-                  f"({int(sizes[first])} -> {int(sizes[first + length - 1])} {unit}, x{ratio:.0f})")
+                  f"({int(sizes[first])} -> {int(last)} {unit}, x{ratio:.0f})")
         principals = tuple(sorted(p for p in run["instructor"].unique().to_list() if p))
-        found.append((f"growth:{agent}|{target}", length / min_writes, reason, (str(agent),),
+        found.append((f"growth:{agent}|{target}", length / rule.writes, reason, (str(agent),),
                       principals, run))
     return found
 
