@@ -92,14 +92,15 @@ class LiveLane:
         """Judged live only on settled traces (detectors/settle.py)."""
         return self._settle and bool(getattr(detector, "live_settle", False))
 
-    def evaluate_all(self, news: list[NewData], since_ns: int) -> int:
+    def evaluate_all(self, news: list[NewData], since_ns: int, read_to_ns: int | None = None) -> int:
         """Alert rows written for this tick's new data, and for traces that settled meanwhile
-        in tenants that received nothing this tick."""
+        in tenants that received nothing this tick (``read_to_ns``: the scan's newest insert
+        stamp, of any tenant)."""
         written = sum(self.evaluate(item, since_ns) for item in news)
         quiet = set(self.settling.tenants()) - {item.tenant for item in news}
         for tenant in sorted(quiet):
             end = self._ends.get(tenant, 0)
-            written += self.evaluate(NewData(tenant, end - 1, end - 1), since_ns)
+            written += self.evaluate(NewData(tenant, end - 1, end - 1, read_to_ns=read_to_ns), since_ns)
         return written
 
     def evaluate(self, item: NewData, since_ns: int) -> int:
@@ -119,8 +120,8 @@ class LiveLane:
         settled: dict[str, int | None] = {}
         if any(self.settles(d) for d in self.detectors):
             now = time.monotonic()
-            self.settling.note(item.tenant, fresh, item.rooted, now, item.starts)
-            ready = self.settling.ready(item.tenant, now)
+            self.settling.note(item.tenant, fresh, item.rooted, now, item.starts, item.ingested)
+            ready = self.settling.ready(item.tenant, now, item.read_to_ns)
             settled = dict(itertools.islice(ready.items(), BACKLOG_TRACES_HELD if held else BACKLOG_TRACES))
         if not fresh and not settled:
             return 0

@@ -155,7 +155,7 @@ class DetectorEngine:
             self._advance_watermarks(news, newest)
             watermarks = {t: self.cursors.get("watermark", t) or 0 for t in self.cursors.tenants("watermark")}
         live_began = time.perf_counter()
-        written = self.live.evaluate_all(news, cursor)
+        written = self.live.evaluate_all(news, cursor, newest)
         self.tick_phases.append((scanned - began, time.perf_counter() - live_began))
         for tenant, watermark in sorted(watermarks.items()):
             coverage = self.coverage.check(tenant, watermark)

@@ -42,6 +42,10 @@ class NewData:
     # root is in view (spans are exported when they end, the root last), else its earliest span
     # there. Exact for rooted traces; for the others a bound a later span may move back.
     starts: dict[str, int] = field(default_factory=dict)
+    # Each trace's newest insert stamp (IngestedAt, ns) among the rows read, and the newest
+    # stamp the scan read of any trace: how long a trace has been quiet, in ingest time.
+    ingested: dict[str, int] = field(default_factory=dict)
+    read_to_ns: int | None = None
 
 
 class IngestScanner:
@@ -69,17 +73,18 @@ class IngestScanner:
         self.late = grown.filter(pl.col("ingested") <= cursor_ns)["trace"].unique().to_list()
         # Only the overlap's pairs: anything older is never re-read.
         self._seen = rows.select(*_PAIR, pl.col("spans").alias("seen"))
-        news = self._per_tenant(rows.join(grown.select("tenant", "trace").unique(),
-                                          on=["tenant", "trace"], how="semi"))
         newest = rows["ingested"].max() if rows.height else None
-        return news, None if newest is None else max(int(newest), cursor_ns)  # type: ignore[arg-type]
+        read_to = None if newest is None else int(newest)  # type: ignore[arg-type]
+        news = self._per_tenant(rows.join(grown.select("tenant", "trace").unique(),
+                                          on=["tenant", "trace"], how="semi"), read_to)
+        return news, None if read_to is None else max(read_to, cursor_ns)
 
     @staticmethod
-    def _per_tenant(rows: pl.DataFrame) -> list[NewData]:
+    def _per_tenant(rows: pl.DataFrame, read_to: int | None) -> list[NewData]:
         """The grown traces' rows (every insert stamp of theirs in the overlap), per tenant."""
         traces = rows.group_by("tenant", "trace").agg(
             pl.col("low").min(), pl.col("high").max(), pl.col("roots").sum(),
-            pl.col("root_ts").filter(pl.col("roots") > 0).min())
+            pl.col("root_ts").filter(pl.col("roots") > 0).min(), pl.col("ingested").max())
         # Newest first: on a backlog the live lane judges the traces that moved last.
         per_tenant = traces.with_columns(
             newest=pl.max_horizontal("low", "high"),
@@ -88,7 +93,9 @@ class IngestScanner:
             pl.col("low").min(), pl.col("newest").max().alias("high"),
             pl.col("trace").sort_by("newest", descending=True),
             pl.col("trace").filter(pl.col("roots") > 0).alias("rooted"),
-            pl.col("start").sort_by("newest", descending=True))
+            pl.col("start").sort_by("newest", descending=True),
+            pl.col("ingested").sort_by("newest", descending=True))
         return [NewData(str(t), int(low), int(high), [str(x) for x in traces], {str(x) for x in rooted},
-                        dict(zip(traces, (int(s) for s in starts), strict=True)))
-                for t, low, high, traces, rooted, starts in per_tenant.iter_rows()]
+                        dict(zip(traces, (int(s) for s in starts), strict=True)),
+                        dict(zip(traces, (int(i) for i in ingested), strict=True)), read_to)
+                for t, low, high, traces, rooted, starts, ingested in per_tenant.iter_rows()]

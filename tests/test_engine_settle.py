@@ -161,6 +161,37 @@ def test_settling_is_bounded_and_gives_up_on_rootless_traces() -> None:
     assert settling.dropped == 2
 
 
+def test_quiet_is_measured_in_ingest_time_too() -> None:
+    """A trace whose last span was inserted a settle time before the newest insert the scan
+    read is settled when first seen; one inserted later waits on the engine's clock."""
+    settling = SettlingTraces(settle_s=1.0)
+    second = 1_000_000_000
+    stamps = {"early": 100 * second, "late": 100 * second + second // 2}
+    settling.note("t", ["early", "late"], {"early", "late"}, now=0.0, ingested=stamps)
+    assert list(settling.ready("t", now=0.0, read_to_ns=101 * second)) == ["early"]
+    assert list(settling.ready("t", now=0.2, read_to_ns=101 * second)) == []  # nothing newer read
+    settling.note("t", ["late"], {"late"}, now=0.3, ingested={"late": 101 * second})  # changed again
+    assert list(settling.ready("t", now=0.4, read_to_ns=101 * second + second // 2)) == []
+    assert list(settling.ready("t", now=1.3, read_to_ns=101 * second)) == ["late"]  # engine clock
+
+
+def test_a_trace_quiet_before_the_tick_is_judged_on_first_sight(settings: Settings, ch: Client) -> None:
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 300)
+    fleet.insert(ch)
+    engine = engine_with(settings, ch, UnretriedCall, detector_live_settle_seconds=SETTLE_S)
+    engine.run_once()
+    unretried = fleet.new_trace()
+    call(fleet, unretried, 301, error=True, root="r2")
+    root_span(fleet, unretried, 300.5)
+    fleet.insert(ch)
+    time.sleep(SETTLE_S + 0.1)
+    heartbeat(fleet, "flux", 300, 301)  # a later insert: the scan reads past the turn's
+    fleet.insert(ch)
+    assert engine.run_once() == 1  # quiet for the settle time already: no tick's wait
+    assert fired(ch) == [unretried]
+
+
 def test_a_settled_trace_keeps_the_earliest_start_it_was_noted_with() -> None:
     settling = SettlingTraces(settle_s=1.0)
     settling.note("t", ["a", "b"], set(), now=0.0, starts={"a": 50, "b": 70})  # children first
