@@ -58,12 +58,8 @@ GROUP BY TraceId
 RECENT_NS = 60 * 1_000_000_000
 
 
-def allows_early(detector: Detector[Any]) -> bool:
-    return detector.allows_early
-
-
 def early_detectors(registry: DetectorRegistry) -> list[Detector[Any]]:
-    return [d for d in registry if allows_early(d)]
+    return [d for d in registry if d.allows_early]
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:

@@ -25,7 +25,7 @@ from detectors.alerts import write_alerts
 from detectors.base import SECOND_NS, Detector
 from detectors.builtin.frames import SHARED, rows_sql
 from detectors.coverage import CoverageMonitor
-from detectors.early import LiveLane, allows_early
+from detectors.early import LiveLane
 from detectors.engine_state import EngineState
 from detectors.policy import Policy, load_policy
 from detectors.registry import DetectorRegistry
@@ -187,7 +187,7 @@ class DetectorEngine:
     def _sweep_watermark(self, detector: Detector[Any], watermark: int) -> int:
         # Detectors that alert early can afford to close full windows later, so that spans of
         # long turns (stamped with their start, sent at their end) are rarely late for them.
-        return watermark - self._early_delay if allows_early(detector) else watermark
+        return watermark - self._early_delay if detector.allows_early else watermark
 
     def _advance_watermarks(self, news: list[NewData], newest: int | None) -> None:
         s = self.settings

@@ -65,6 +65,17 @@ def engine_with(settings: Settings, ch: Client, detector: Any, **update: Any) ->
     return DetectorEngine(inline(settings).model_copy(update=update), ch, registry, Policy())
 
 
+def primed(settings: Settings, ch: Client, fleet: SyntheticFleet, detector: Any,
+           **update: Any) -> DetectorEngine:
+    """An engine past five minutes of ``fleet``'s heartbeats (its first tick run), ready for
+    the turns a test adds."""
+    heartbeat(fleet, "ash", 0, 300)
+    fleet.insert(ch)
+    engine = engine_with(settings, ch, detector, **update)
+    engine.run_once()
+    return engine
+
+
 def call(fleet: SyntheticFleet, trace: str, at: float, *, error: bool, root: str) -> None:
     """A model call inside ``trace`` under its root span ``root`` (not a root itself)."""
     fleet.span("ash", at, {"gen_ai.operation.name": "chat"}, trace=trace, name="call", error=error)
@@ -85,10 +96,7 @@ def fired(ch: Client) -> list[str]:
 
 def test_a_settling_detector_waits_for_the_root_and_a_quiet_moment(settings: Settings, ch: Client) -> None:
     fleet = SyntheticFleet()
-    heartbeat(fleet, "ash", 0, 300)
-    fleet.insert(ch)
-    engine = engine_with(settings, ch, UnretriedCall, detector_live_settle_seconds=SETTLE_S)
-    engine.run_once()
+    engine = primed(settings, ch, fleet, UnretriedCall, detector_live_settle_seconds=SETTLE_S)
     retried, unretried = fleet.new_trace(), fleet.new_trace()
     call(fleet, retried, 300, error=True, root="r1")
     fleet.insert(ch)
@@ -112,10 +120,7 @@ def test_a_settling_detector_waits_for_the_root_and_a_quiet_moment(settings: Set
 def test_without_settling_the_partial_turn_alerts(settings: Settings, ch: Client) -> None:
     """What settling prevents: judged at once, the failure the retry takes back alerts."""
     fleet = SyntheticFleet()
-    heartbeat(fleet, "ash", 0, 300)
-    fleet.insert(ch)
-    engine = engine_with(settings, ch, UnretriedCall, detector_live_settle_seconds=0)
-    engine.run_once()
+    engine = primed(settings, ch, fleet, UnretriedCall, detector_live_settle_seconds=0)
     retried = fleet.new_trace()
     call(fleet, retried, 300, error=True, root="r1")
     fleet.insert(ch)
@@ -128,12 +133,8 @@ def test_a_backlog_judges_the_newest_traces(settings: Settings, ch: Client, tail
     """Without the span tail a backlog's newest traces are judged (within the threshold); with
     the tail holding them, judging reads memory, and the whole backlog is judged."""
     fleet = SyntheticFleet()
-    heartbeat(fleet, "ash", 0, 300)
-    fleet.insert(ch)
-    SeenTraces.seen = []
-    engine = engine_with(settings, ch, SeenTraces, detector_early_max_traces=2,
-                         detector_tail_max_mb=tail_mb)
-    engine.run_once()
+    engine = primed(settings, ch, fleet, SeenTraces, detector_early_max_traces=2,
+                    detector_tail_max_mb=tail_mb)
     SeenTraces.seen = []
     traces = [fleet.new_trace() for _ in range(5)]
     for k, trace in enumerate(traces):
@@ -177,10 +178,7 @@ def test_quiet_is_measured_in_ingest_time_too() -> None:
 
 def test_a_trace_quiet_before_the_tick_is_judged_on_first_sight(settings: Settings, ch: Client) -> None:
     fleet = SyntheticFleet()
-    heartbeat(fleet, "ash", 0, 300)
-    fleet.insert(ch)
-    engine = engine_with(settings, ch, UnretriedCall, detector_live_settle_seconds=SETTLE_S)
-    engine.run_once()
+    engine = primed(settings, ch, fleet, UnretriedCall, detector_live_settle_seconds=SETTLE_S)
     unretried = fleet.new_trace()
     call(fleet, unretried, 301, error=True, root="r2")
     root_span(fleet, unretried, 300.5)
