@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -91,7 +92,7 @@ class EvalContext:
         traces: list[str] | None = None, cache: QueryCache | None = None,
         directory: FleetDirectory | None = None, agents: list[str] | None = None,
         read_from_ns: int | None = None, slicing: Slicing | None = None,
-        tail: SpanTail | None = None,
+        tail: SpanTail | None = None, give_way: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.window = window
@@ -105,6 +106,14 @@ class EvalContext:
         self._directory = directory
         self._slicing = slicing
         self._tail = tail
+        self._give_way = give_way
+
+    def checkpoint(self) -> None:
+        """On the sweep thread, wait here while the engine's tick runs (detectors/live_first.py).
+        Detectors call it between units of Python work that can take long (one agent of
+        thousands); queries call it before they start. Elsewhere a no-op."""
+        if self._give_way is not None:
+            self._give_way()
 
     @property
     def live(self) -> bool:
@@ -140,6 +149,7 @@ class EvalContext:
         text, bound, key = self._bind(sql, parameters)
         if ("frame",) + key not in self._cache:
             slicing = self._slices() if sliceable(sql) else None
+            self.checkpoint()
             if slicing is not None:
                 frame = read_sliced(self.client, text, bound, slicing)
             else:
@@ -175,6 +185,7 @@ class EvalContext:
     def rows(self, sql: str, **parameters: Any) -> list[tuple[Any, ...]]:
         text, bound, key = self._bind(sql, parameters)
         if ("rows",) + key not in self._cache:
+            self.checkpoint()
             result = self.client.query(text, parameters=bound)
             self._remember(("rows",) + key, [tuple(row) for row in result.result_rows])
         return list(self._cache[("rows",) + key])
@@ -186,6 +197,7 @@ class EvalContext:
         key = ("spans", self.window.tenant, str(self.bounds["start_ns"]), str(self.window.end_ns))
         if key not in self._cache:
             text = f"SELECT count() FROM otel_traces WHERE {WINDOW_FILTER}"
+            self.checkpoint()
             self._remember(key, int(self.client.query(text, parameters=self.bounds).result_rows[0][0]))
         return self._slicing if self._cache[key] > self._slicing.above_spans else None
 

@@ -86,7 +86,11 @@ class DetectorEngine:
         """Evaluate what is due; return the number of alert rows this call wrote (with the sweep
         on its own thread, its alerts are written there and not counted here)."""
         threaded = self.settings.detector_sweep_thread
-        written = self._tick(sweep_inline=not threaded)
+        if threaded:
+            with self.sweeper.live_first.ticking():
+                written = self._tick(sweep_inline=False)
+        else:
+            written = self._tick(sweep_inline=True)
         if threaded:
             self.sweeper.start(self._sweep_client, self.settings.detector_sweep_budget_seconds,
                                self.settings.detector_sweep_duty_cycle)

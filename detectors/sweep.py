@@ -33,6 +33,7 @@ from detectors.base import Detector
 from detectors.context import EvalContext, QueryCache, ScratchBaseline
 from detectors.engine_state import EngineState
 from detectors.fleet import FleetDirectory
+from detectors.live_first import LiveFirst
 from detectors.model import Finding, Window
 from detectors.policy import Policy
 from detectors.registry import DetectorRegistry
@@ -70,7 +71,7 @@ class Sweeper:
     def __init__(
         self, state: EngineState, registry: DetectorRegistry, policy: Policy,
         sweep_watermark: Callable[[Detector[Any], int], int], max_windows: int,
-        slice_ns: int = 0, tail: SpanTail | None = None,
+        slice_ns: int = 0, tail: SpanTail | None = None, live_first: LiveFirst | None = None,
     ) -> None:
         self.state, self.registry, self.policy = state, registry, policy
         self._sweep_watermark, self._max_windows = sweep_watermark, max_windows
@@ -86,6 +87,7 @@ class Sweeper:
         self._slice_ns = slice_ns  # event time per full-window query on the thread (0: whole)
         self._tail = tail  # the span tail: seeded here, read by every full window it holds
         self._rested_for = 0.0  # work already rested for during the current window (slices)
+        self.live_first = live_first if live_first is not None else LiveFirst()
         self.pass_seconds: deque[float] = deque(maxlen=10_000)  # wall time of recent passes
         self.window_seconds: deque[tuple[str, float]] = deque(maxlen=10_000)  # detector, wall
         self.thread_id: int | None = None  # native id of the sweep thread (CPU accounting)
@@ -193,7 +195,8 @@ class Sweeper:
             window = Window(tenant, end - detector.window_ns, end)
             baseline = StagedBaseline(state.baselines, tenant, detector.name, state.lock, client)
             ctx = EvalContext(client, window, self.policy, baseline, directories, cache=cache,
-                              slicing=self._slicing(), tail=self._tail)
+                              slicing=self._slicing(), tail=self._tail, give_way=self._give_way())
+            ctx.checkpoint()
             self._progressed = True
             self._served[(tenant, detector.name)] = self._passes
             began, self._rested_for = time.perf_counter(), 0.0
@@ -243,6 +246,11 @@ class Sweeper:
         if self._duty < 1.0 and self._on_thread():
             self._stop.wait(took * (1.0 - self._duty) / self._duty)
 
+    def _give_way(self) -> Callable[[], None] | None:
+        """On the thread, the live tick goes first at the window's checkpoints; inline (``drain``)
+        the sweep runs inside the tick, so there is nothing to give way to."""
+        return self.live_first.give_way if self._on_thread() else None
+
     def _slicing(self) -> Slicing | None:
         return Slicing(self._slice_ns, self._between_slices) if self._slice_ns and self._on_thread() else None
 
@@ -252,6 +260,7 @@ class Sweeper:
         self._rested_for += worked
         log.debug("full-window slice: %.2f s", worked)
         self._stop.wait(max(MIN_PAUSE_S, worked * (1.0 - self._duty) / self._duty))
+        self.live_first.give_way()
 
     def _findings(self, detector: Detector[Any], ctx: EvalContext) -> list[Finding] | None:
         """The window's findings; None for a transient failure worth retrying."""

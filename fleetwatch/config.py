@@ -225,6 +225,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("./fleetwatch-data"), description="Local state (embedded chDB).")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    switch_interval_ms: float = Field(
+        default=1.0, ge=0.1, le=100,
+        description="The process's thread switch interval (Python's sys.setswitchinterval; its "
+        "default is 5 ms): a thread waiting for the GIL behind a busy one waits up to this long, "
+        "and a detector tick takes the GIL back hundreds of times (docs/detectors.md).",
+    )
 
     @model_validator(mode="after")
     def _storage_url(self) -> Settings:

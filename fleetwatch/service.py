@@ -37,6 +37,7 @@ from collector.tenancy import Authenticator
 from fleetwatch.clickhouse import connect
 from fleetwatch.config import Settings
 from fleetwatch.forwarding import run_forwarded
+from fleetwatch.process import apply_process_settings
 from fleetwatch.workers import PeriodicWorker, Worker, WorkerSpec, worker_specs
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Service:
 
     async def start(self) -> None:
         self._event_loop = asyncio.get_running_loop()
+        apply_process_settings(self.settings)
         if self._uses_storage() and self.settings.clickhouse_url.startswith("chdb://"):
             migrate(self.client())  # the embedded engine migrates itself; servers use `migrate`
         if not self.settings.embedded:

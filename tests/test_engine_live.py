@@ -56,10 +56,16 @@ class TraceStarts(ErrorBurst):
 
 
 def engine_with(settings: Settings, ch: Client, *detectors: Any) -> DetectorEngine:
+    """An engine whose full windows run inside its ticks (``threaded_engine_with``: apart)."""
+    return threaded_engine_with(inline(settings), ch, *detectors)
+
+
+def threaded_engine_with(settings: Settings, ch: Client, *detectors: Any) -> DetectorEngine:
+    """An engine as ``settings`` say (the sweep on its own thread unless they turn it off)."""
     registry = DetectorRegistry()
     for detector in detectors:
         registry.register(detector.from_policy(Policy()))
-    return DetectorEngine(inline(settings), ch, registry, Policy())
+    return DetectorEngine(settings, ch, registry, Policy())
 
 
 def test_agent_scope_counts_the_agents_older_traces(settings: Settings, ch: Client) -> None:
@@ -177,7 +183,7 @@ def test_sweep_keeps_to_its_duty_cycle(settings: Settings, ch: Client) -> None:
     heartbeat(fleet, "ash", 0, 600)  # many windows due: the sweep would run without a break
     fleet.insert(ch)
     duty = settings.model_copy(update={"detector_sweep_thread": True, "detector_sweep_duty_cycle": 0.25})
-    engine = engine_with(duty, ch, PacedSweep)
+    engine = threaded_engine_with(duty, ch, PacedSweep)
     try:
         engine.run_once()
         time.sleep(2.0)
@@ -186,3 +192,43 @@ def test_sweep_keeps_to_its_duty_cycle(settings: Settings, ch: Client) -> None:
     windows = [s for name, s in engine.sweeper.window_seconds if name == "paced_sweep"]
     # 0.2 s busy then 0.6 s rest: at most three windows in two seconds (ten without the rest).
     assert 1 <= len(windows) <= 3
+
+
+class CheckedSweep(PacedSweep):
+    """Records when each full window's Python work begins, after a checkpoint."""
+
+    name = "checked_sweep"
+    default_slide_seconds = 1  # windows enough to keep the sweep busy throughout
+    began: list[float] = []
+
+    def candidates(self, ctx: EvalContext) -> list[Candidate]:
+        ctx.checkpoint()
+        self.began.append(time.perf_counter())
+        time.sleep(0.2)
+        return []
+
+
+def test_the_sweep_gives_way_while_a_tick_runs(settings: Settings, ch: Client) -> None:
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 600)  # many windows due: the sweep would run without a break
+    fleet.insert(ch)
+    threaded = settings.model_copy(update={"detector_sweep_thread": True, "detector_sweep_duty_cycle": 1.0})
+    engine = threaded_engine_with(threaded, ch, CheckedSweep)
+    CheckedSweep.began = []
+    try:
+        engine.run_once()
+        time.sleep(0.5)  # the sweep is under way
+        assert CheckedSweep.began
+        with engine.sweeper.live_first.ticking():  # as a tick holds it
+            held_from = time.perf_counter()
+            time.sleep(1.0)
+            held_to = time.perf_counter()
+        time.sleep(0.3)
+    finally:
+        engine.close()
+    during = [t for t in CheckedSweep.began if held_from + 0.05 < t < held_to]
+    after = [t for t in CheckedSweep.began if t >= held_to]
+    # Without the gate, about five windows would begin in that second; with it, none.
+    assert during == []
+    assert after
+    assert engine.sweeper.live_first.waited_s >= 0.8
