@@ -1,7 +1,8 @@
 """Full-window reads in time slices, so the sweep never holds chDB's one query stream for long.
 
-chDB runs one query at a time per process: a full-window read of 15 minutes at 10,000 spans/s
-took 10-40 s, and every live tick's query waited behind it. A row-level query (one row per
+A full-window read of 15 minutes at 10,000 spans/s takes 10-40 s; with the chDB of sessions 3-4
+(one query at a time per process) every live tick's query waited behind it, and the result of
+one read is held in memory at once. A row-level query (one row per
 span, the window filter once, no aggregation) over ``[start, end)`` returns exactly the rows of
 its queries over consecutive sub-ranges, so the sweep reads it slice by slice (each a minute or
 less of event time) and pauses in between: a live query then waits at most one slice. Slice

@@ -10,9 +10,10 @@ alerts), so the early lane never sees a document half-way through a change. On t
 sweep may also be held to a duty cycle (``duty``: after a window that took t seconds it rests
 t * (1 - duty) / duty), so its Python and polars work cannot hold the GIL and a core for long
 stretches while the tick (the live alerts) waits: the full windows fall behind instead.
-chDB runs one query at a time per process, so on the thread the sweep also reads each full
-window in time slices (``slice_ns``, detectors/slices.py) and rests between them by the same
-duty cycle: a live query waits behind one slice, not a whole window's read. Inline (``drain``)
+On the thread the sweep also reads each full window in time slices (``slice_ns``,
+detectors/slices.py) and rests between them by the same duty cycle (the chDB of sessions 3-4 ran
+one query at a time per process, and a live query waited behind a whole window's read), and it
+gives way to a running tick at every checkpoint (detectors/live_first.py). Inline (``drain``)
 there is nothing to wait for it, so windows are read whole.
 """
 
