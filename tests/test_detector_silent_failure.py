@@ -109,3 +109,25 @@ def test_the_same_failures_fire_on_a_quiet_topic(ch: Client) -> None:
     f.insert(ch)
     [(candidate, _)] = judge(ch, SilentFailures.from_policy(Policy()), 0, 1800)
     assert "6 truncations" in candidate.explanation
+
+
+def test_bad_luck_on_a_busy_agent_stays_quiet_and_the_same_failures_fire_alone(ch: Client) -> None:
+    """Four unrecovered failures among 26 calls (one error, three truncations, all delivered)
+    score above the threshold, but ordinary traffic shows that often enough across a fleet's
+    thousands of clusters (the detector bench's 2,000 agents: a dozen such alerts a run); the
+    same four failures as all of a topic's calls are no accident."""
+    f = SyntheticFleet()
+    for i in range(22):
+        answered_turn(f, 5 + 60 * i, f"discord:30{i % 9:02d}", "politics")
+    failing_turn(f, 40, "discord:3001", "politics", error=True, text=None)
+    for i in range(3):
+        failing_turn(f, 400 + 300 * i, f"discord:300{i}", "politics", error=False, text=None)
+    f.insert(ch)
+    assert judge(ch, SilentFailures.from_policy(Policy()), 0, 1800) == []
+    # The next half hour, without the good answers.
+    failing_turn(f, 1840, "discord:3001", "politics", error=True, text=None)
+    for i in range(3):
+        failing_turn(f, 2200 + 300 * i, f"discord:300{i}", "politics", error=False, text=None)
+    f.insert(ch)
+    [(candidate, _)] = judge(ch, SilentFailures.from_policy(Policy()), 1800, 3600)
+    assert "4 times in 4 calls" in candidate.explanation

@@ -15,12 +15,19 @@ scores its truncations beyond the number ordinary for its calls (``background_fa
 times the calls, rounded down; the lightest are the ones discounted) and every unrecovered
 error (ordinary traffic retries those), so truncations normal for a thousand calls are not an
 incident, while errors delivered as answers are.
+
+A score alone cannot tell a small cluster's bad luck from a failure: 2,000 agents hold ~16,000
+clusters, and somewhere four of an agent's 26 calls go unrecovered by chance. So a cluster also
+has to be improbable: under a binomial background (``chance_truncation_rate`` per call for
+failures of any kind, ``chance_error_rate`` for unrecovered errors alone), the chance of at
+least its count of failures, or of its errors, must be at most ``chance_alpha``.
 """
 
 from __future__ import annotations
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.stats import binom
 
 from detectors.base import Detector
 from detectors.builtin import frames
@@ -42,6 +49,11 @@ class SilentFailureParams(BaseModel):
     # Unrecovered truncations per model call that ordinary traffic shows: that many of a
     # cluster's truncations, the lightest, do not count.
     background_failure_rate: float = 0.05
+    # The chance gate: a cluster fires only if ordinary traffic would show at least its
+    # failures (or at least its errors) with probability at most chance_alpha.
+    chance_truncation_rate: float = Field(default=0.02, gt=0, lt=1)
+    chance_error_rate: float = Field(default=0.0003, gt=0, lt=1)
+    chance_alpha: float = Field(default=1e-5, gt=0, le=1)
 
 
 class SilentFailures(Detector[SilentFailureParams]):
@@ -118,9 +130,9 @@ class SilentFailures(Detector[SilentFailureParams]):
         score = float(cluster.filter("errored")["weight"].sum()) + float(truncations.slice(ordinary).sum())
         if not topic:
             score *= self.params.unknown_topic_discount
-        if score < self.threshold * 0.5:
-            return None
         errors = int(cluster["errored"].sum())
+        if score < self.threshold * 0.5 or not self._improbable(cluster.height, errors, calls):
+            return None
         delivered = int(cluster["delivered"].sum())
         askers = sorted(a for a in cluster["asker"].unique().to_list() if a)
         about_topic = f"on topic {topic}" if topic else "(topic unknown)"
@@ -139,6 +151,15 @@ class SilentFailures(Detector[SilentFailureParams]):
             agents=(agent,), principals=tuple(askers), evidence=evidence(cluster),
             first_event_ns=first_ts(cluster), labels={"provider": provider, "topic": topic},
         )
+
+    def _improbable(self, failures: int, errors: int, calls: int) -> bool:
+        """At least this many failures (or errors) in ``calls`` is rare in ordinary traffic."""
+        p = self.params
+        calls = max(calls, failures)
+        # binom.sf(k - 1, n, rate) is P(X >= k) for X ~ Binomial(n, rate).
+        by_chance = min(float(binom.sf(failures - 1, calls, p.chance_truncation_rate)),
+                        float(binom.sf(errors - 1, calls, p.chance_error_rate)) if errors else 1.0)
+        return by_chance <= p.chance_alpha
 
 
 def _classified(chats: pl.DataFrame) -> pl.DataFrame:
