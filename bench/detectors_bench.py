@@ -48,6 +48,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 )
 
 import simulator  # noqa: E402
+from bench.stall_sampler import StallSampler  # noqa: E402
 from collector.envelope import envelope  # noqa: E402
 from collector.migrations import migrate  # noqa: E402
 from collector.spans_table import SPAN_COLUMNS  # noqa: E402
@@ -341,13 +342,17 @@ def prime(engine: DetectorEngine) -> None:
 class TimedEngine:
     """The engine as the service's worker runs it, with each tick's wall and thread CPU time."""
 
-    def __init__(self, engine: DetectorEngine, ticks: Ticks) -> None:
-        self.engine, self.ticks = engine, ticks
+    def __init__(self, engine: DetectorEngine, ticks: Ticks, stalls: StallSampler | None) -> None:
+        self.engine, self.ticks, self.stalls = engine, ticks, stalls
 
     def run_once(self) -> int:
         self.ticks.thread_id = threading.get_native_id()
         began, cpu = time.perf_counter(), time.thread_time()
+        if self.stalls:
+            self.stalls.tick_started()
         written = self.engine.run_once()
+        if self.stalls:
+            self.stalls.tick_ended()
         self.ticks.durations.append(time.perf_counter() - began)
         self.ticks.cpu.append(time.thread_time() - cpu)
         self.ticks.written += written
@@ -489,14 +494,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # sweep, if primed), the baseline the engine's share of chDB's threads is judged against.
     # The engine then ticks for the rest of the warm-up before the first incident.
     ingest_only = ingest_baseline(args.baseline_seconds, feeder)
-    worker = PeriodicWorker("detectors", lambda: TimedEngine(engine, ticks), args.interval)
+    stalls = StallSampler(args.stalls, client=connect(settings)) if args.stalls else None
+    worker = PeriodicWorker("detectors", lambda: TimedEngine(engine, ticks, stalls), args.interval)
     feeder_cpu = thread_cpu().get(feeder.thread_id or -1, 0.0)
     sweep_cpu_before = thread_cpu().get(engine.sweeper.thread_id or -1, 0.0)
     start_cpu, start_wall = process_cpu(), time.perf_counter()
+    if stalls:
+        stalls.start()
     worker.start()
     feeder.join()
     time.sleep(args.grace)
     worker.stop()
+    if stalls:
+        stalls.stop()
     sweep_cpu = thread_cpu().get(engine.sweeper.thread_id or -1, 0.0) - sweep_cpu_before  # before it ends
     behind = sweep_behind(engine)
     engine.close()
@@ -508,6 +518,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     found, missed = incident_latencies(client, feed.labels)
     figures = summarise(args, registry.names(), feeder, ticks, found, missed, live, wall, ingest_only, history)
     figures["alerts_outside_incidents"] = alerts_outside_incidents(client, feed.labels)
+    if stalls:
+        figures["stalls"] = stalls.summary()
     return figures | live_figures(engine) | sweep_figures(engine, behind)
 
 
@@ -622,7 +634,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=DEFAULT_SCENARIOS, help="incident specs cycled through (;-separated)")
     parser.add_argument("--speed", type=float, default=100.0, help="scenario speed (divides the gaps between steps)")
     parser.add_argument("--batch-seconds", type=float, default=0.2, help="simulated seconds per insert")
-    parser.add_argument("--interval", type=float, default=1.0, help="engine tick interval")
+    parser.add_argument("--interval", type=float, default=Settings().detector_interval_seconds,
+                        help="engine tick interval")
     parser.add_argument("--history-minutes", type=float, default=0, help="older traffic pre-loaded")
     parser.add_argument("--grace", type=float, default=5, help="seconds the engine runs after the feed")
     parser.add_argument("--early", default="", help="more detectors to mark early_by_trace (comma list)")
@@ -632,7 +645,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the span tail's memory (0 = off)")
     parser.add_argument("--sweep-slice", type=float, default=30.0,
                         help="event-time seconds per full-window query on the sweep thread (0: whole)")
-    parser.add_argument("--settle", type=float, default=1.0,
+    parser.add_argument("--settle", type=float, default=Settings().detector_live_settle_seconds,
                         help="live settle time of detectors a later span can contradict (0: none)")
     parser.add_argument("--switch-interval-ms", type=float, default=Settings().switch_interval_ms,
                         help="the process's thread switch interval (Python's default: 5)")
@@ -640,6 +653,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="full windows inside the engine's tick (as before the sweep thread)")
     parser.add_argument("--data-dir", default="/tmp/fleetwatch-bench-chdb")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--stalls", type=float, default=0.0,
+                        help="sample the engine's and the sweep's stacks while a tick runs longer "
+                             "than this many seconds (0: off)")
     parser.add_argument("--log", type=Path, default=None,
                         help="the detectors' log at INFO (backlog ticks, agent-cap skips), with times")
     return parser.parse_args(argv)
