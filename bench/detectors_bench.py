@@ -48,6 +48,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 )
 
 import simulator  # noqa: E402
+from bench.cpu import process_cpu, thread_cpu  # noqa: E402
 from bench.stall_sampler import StallSampler  # noqa: E402
 from collector.envelope import envelope  # noqa: E402
 from collector.migrations import migrate  # noqa: E402
@@ -350,22 +351,15 @@ class TimedEngine:
         began, cpu = time.perf_counter(), time.thread_time()
         if self.stalls:
             self.stalls.tick_started()
-        written = self.engine.run_once()
-        if self.stalls:
-            self.stalls.tick_ended()
+        try:
+            written = self.engine.run_once()
+        finally:  # a failed tick must not read as one stalled for ever
+            if self.stalls:
+                self.stalls.tick_ended()
         self.ticks.durations.append(time.perf_counter() - began)
         self.ticks.cpu.append(time.thread_time() - cpu)
         self.ticks.written += written
         return written
-
-
-def thread_cpu() -> dict[int, float]:
-    return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
-
-
-def process_cpu() -> float:
-    times = psutil.Process().cpu_times()
-    return float(times.user + times.system)
 
 
 def ingest_baseline(seconds: float, feeder: Feeder) -> float:
@@ -623,6 +617,7 @@ def summarise(args: argparse.Namespace, detectors: list[str], feeder: Feeder, ti
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = Settings()  # the service's defaults, read once
     parser.add_argument("--rate", type=float, default=10_000, help="target spans per second")
     parser.add_argument("--seconds", type=float, default=60, help="measured live seconds")
     parser.add_argument("--warmup", type=float, default=10, help="seconds of traffic before the first incident")
@@ -634,20 +629,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=DEFAULT_SCENARIOS, help="incident specs cycled through (;-separated)")
     parser.add_argument("--speed", type=float, default=100.0, help="scenario speed (divides the gaps between steps)")
     parser.add_argument("--batch-seconds", type=float, default=0.2, help="simulated seconds per insert")
-    parser.add_argument("--interval", type=float, default=Settings().detector_interval_seconds,
+    parser.add_argument("--interval", type=float, default=defaults.detector_interval_seconds,
                         help="engine tick interval")
     parser.add_argument("--history-minutes", type=float, default=0, help="older traffic pre-loaded")
     parser.add_argument("--grace", type=float, default=5, help="seconds the engine runs after the feed")
     parser.add_argument("--early", default="", help="more detectors to mark early_by_trace (comma list)")
-    parser.add_argument("--sweep-duty", type=float, default=Settings().detector_sweep_duty_cycle,
+    parser.add_argument("--sweep-duty", type=float, default=defaults.detector_sweep_duty_cycle,
                         help="the sweep thread's duty cycle")
-    parser.add_argument("--tail-mb", type=int, default=Settings().detector_tail_max_mb,
+    parser.add_argument("--tail-mb", type=int, default=defaults.detector_tail_max_mb,
                         help="the span tail's memory (0 = off)")
     parser.add_argument("--sweep-slice", type=float, default=30.0,
                         help="event-time seconds per full-window query on the sweep thread (0: whole)")
-    parser.add_argument("--settle", type=float, default=Settings().detector_live_settle_seconds,
+    parser.add_argument("--settle", type=float, default=defaults.detector_live_settle_seconds,
                         help="live settle time of detectors a later span can contradict (0: none)")
-    parser.add_argument("--switch-interval-ms", type=float, default=Settings().switch_interval_ms,
+    parser.add_argument("--switch-interval-ms", type=float, default=defaults.switch_interval_ms,
                         help="the process's thread switch interval (Python's default: 5)")
     parser.add_argument("--inline-sweep", action="store_true",
                         help="full windows inside the engine's tick (as before the sweep thread)")

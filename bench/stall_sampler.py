@@ -18,12 +18,13 @@ from itertools import pairwise
 from types import FrameType
 from typing import Any
 
-import psutil
 from clickhouse_connect.driver.client import Client
+
+from bench.cpu import thread_cpu
 
 OWN_CODE = ("/detectors/", "/collector/", "/fleetwatch/")
 MERGES_EVERY_S = 0.5
-_MERGES_SQL = "SELECT count(), sum(rows_read), sum(total_size_bytes_compressed) FROM system.merges"
+_MERGES_SQL = "SELECT count() FROM system.merges"
 
 
 class StallSampler:
@@ -67,7 +68,7 @@ class StallSampler:
                                          if t.name == "detector-sweep"), None)
             self.samples.append({
                 "tick_s": round(time.perf_counter() - began, 2),
-                "engine_cpu_s": _thread_cpu(self.engine_native),
+                "engine_cpu_s": thread_cpu().get(self.engine_native or -1, 0.0),
                 "engine": _where(frames.get(self.engine_ident or -1)),
                 "sweep": _where(frames.get(self.sweep_ident or -1)),
             })
@@ -96,7 +97,7 @@ def _where(frame: FrameType | None) -> str:
     """The innermost frame and the innermost of fleetwatch's own frames around it."""
     if frame is None:
         return "-"
-    inner = f"{_short(frame)}"
+    inner = _short(frame)
     own: FrameType | None = frame
     while own is not None and not any(p in own.f_code.co_filename for p in OWN_CODE):
         own = own.f_back
@@ -106,13 +107,6 @@ def _where(frame: FrameType | None) -> str:
 def _short(frame: FrameType) -> str:
     name = frame.f_code.co_filename.rsplit("/", 2)
     return f"{'/'.join(name[-2:])}:{frame.f_code.co_name}:{frame.f_lineno}"
-
-
-def _thread_cpu(native_id: int | None) -> float:
-    for thread in psutil.Process().threads():
-        if thread.id == native_id:
-            return float(thread.user_time + thread.system_time)
-    return 0.0
 
 
 def _cpu_share(samples: list[dict[str, Any]]) -> float | None:

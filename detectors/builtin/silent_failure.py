@@ -155,7 +155,6 @@ class SilentFailures(Detector[SilentFailureParams]):
     def _improbable(self, failures: int, errors: int, calls: int) -> bool:
         """At least this many failures (or errors) in ``calls`` is rare in ordinary traffic."""
         p = self.params
-        calls = max(calls, failures)
         # binom.sf(k - 1, n, rate) is P(X >= k) for X ~ Binomial(n, rate).
         by_chance = min(float(binom.sf(failures - 1, calls, p.chance_truncation_rate)),
                         float(binom.sf(errors - 1, calls, p.chance_error_rate)) if errors else 1.0)
