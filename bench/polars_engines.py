@@ -15,11 +15,13 @@ import argparse
 import json
 import threading
 import time
+from typing import Literal
 
 import numpy as np
 import polars as pl
 
-ENGINES = ("in-memory", "streaming")
+Engine = Literal["in-memory", "streaming"]
+ENGINES: tuple[Engine, ...] = ("in-memory", "streaming")
 
 
 def large_query(rows: int) -> pl.LazyFrame:
@@ -37,23 +39,23 @@ def small_query() -> pl.LazyFrame:
             .group_by("trace").agg(pl.len(), pl.col("x").sum()))
 
 
-def timed(query: pl.LazyFrame, engine: str, repeats: int) -> dict[str, float]:
+def timed(query: pl.LazyFrame, engine: Engine, repeats: int) -> dict[str, float]:
     took = []
     for _ in range(repeats):
         began = time.perf_counter()
-        query.collect(engine=engine)  # type: ignore[call-overload]
+        query.collect(engine=engine)
         took.append(time.perf_counter() - began)
         time.sleep(0.03)
     took.sort()
     return {"p50_ms": round(took[len(took) // 2] * 1000, 1), "max_ms": round(took[-1] * 1000, 1)}
 
 
-def beside(large: pl.LazyFrame, large_engine: str, small: pl.LazyFrame, repeats: int) -> dict[str, object]:
+def beside(large: pl.LazyFrame, large_engine: Engine, small: pl.LazyFrame, repeats: int) -> dict[str, object]:
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.is_set():
-            large.collect(engine=large_engine)  # type: ignore[call-overload]
+            large.collect(engine=large_engine)
 
     worker = threading.Thread(target=loop, daemon=True)
     worker.start()

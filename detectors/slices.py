@@ -1,4 +1,4 @@
-"""Full-window reads in time slices, so the sweep never holds chDB's one query stream for long.
+"""Full-window reads in time slices, so each of the sweep's reads is short and it pauses between them.
 
 A full-window read of 15 minutes at 10,000 spans/s takes 10-40 s; with the chDB of sessions 3-4
 (one query at a time per process) every live tick's query waited behind it, and the result of
