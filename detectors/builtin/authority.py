@@ -50,11 +50,8 @@ class AuthorityViolations(Detector[AuthorityParams]):
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         turn_frame = frames.turns(ctx)
         directory = ctx.directory()
-        outsider_turns = [
-            (agent, principal)
-            for agent, principal in turn_frame.select("agent", "principal").unique().rows()
-            if principal and directory.knows_owners(agent) and not directory.may_instruct(agent, principal)
-        ]
+        outsider_turns = turn_frame.select("agent", "principal").unique().filter(
+            directory.outsider("principal")).rows()
         if not outsider_turns:
             return []
         acts = self._flag(frames.with_instructor(frames.tools(ctx), turn_frame))

@@ -68,8 +68,7 @@ class ResourceRunaway(Detector[RunawayParams]):
         directory, p = ctx.directory(), self.params
         tools = frames.with_instructor(frames.tools(ctx), frames.turns(ctx))
         writes = tools.filter(pl.col("kind").is_in(["write", "send"]) & ~pl.col("failed"))
-        outsider = [a for a, i in writes.select("agent", "instructor").unique().rows()
-                    if i and directory.knows_owners(a) and not directory.may_instruct(a, i)]
+        outsider = writes.filter(directory.outsider("instructor"))["agent"].to_list()
         heavy = writes.filter(pl.col("bytes") >= p.flood_mib * MIB)["agent"].to_list()
         starved = tools.filter(pl.col("failed") & pl.col("error_type").str.contains(
             "(?i)" + EXHAUSTION.pattern))["agent"].to_list()

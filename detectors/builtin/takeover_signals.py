@@ -30,11 +30,6 @@ def privileged_actions(acts: pl.DataFrame, policy: Policy, bulk_records: int) ->
         pl.col("privilege") != "")
 
 
-def _outsider(directory: FleetDirectory, agent: str, principal: str) -> bool:
-    return (bool(principal) and directory.knows_owners(agent)
-            and not directory.may_instruct(agent, principal) and not directory.is_agent(principal))
-
-
 def captures(turn_frame: pl.DataFrame, privileged: pl.DataFrame, replied: set[str],
              directory: FleetDirectory, p: TakeoverParams) -> list[Candidate]:
     people = turn_frame.filter((pl.col("principal") != "")
@@ -49,8 +44,7 @@ def captures(turn_frame: pl.DataFrame, privileged: pl.DataFrame, replied: set[st
     found = []
     # Only the busiest outsider per agent can be its captor: the neglect is not shared out.
     busiest = (people.group_by("agent", "principal").len().sort("len", descending=True)
-               .filter(pl.struct("agent", "principal").map_elements(
-                   lambda r: _outsider(directory, r["agent"], r["principal"]), return_dtype=pl.Boolean))
+               .filter(directory.outsider("principal", peers=False))
                .unique("agent", keep="first"))
     for agent, principal, turns in busiest.rows():
         if turns < p.min_turns:
@@ -92,8 +86,7 @@ def captures(turn_frame: pl.DataFrame, privileged: pl.DataFrame, replied: set[st
 def steering(acts: pl.DataFrame, privileged: pl.DataFrame, directory: FleetDirectory,
              p: TakeoverParams) -> list[Candidate]:
     found = []
-    by_person = privileged.filter(pl.struct("agent", "instructor").map_elements(
-        lambda r: _outsider(directory, r["agent"], r["instructor"]), return_dtype=pl.Boolean))
+    by_person = privileged.filter(directory.outsider("instructor", peers=False))
     for (principal,), done in by_person.group_by(["instructor"], maintain_order=True):
         found += _steered(f"steer:{principal}", f"non-owner {principal}", done, (str(principal),), p)
     fetched = acts.filter(pl.col("target").str.starts_with("url:") & ~pl.col("failed")).select(
