@@ -3,9 +3,14 @@ chain; owner-taught scripts (CS9), sharing nobody acts on, and a feed every agen
 
 from __future__ import annotations
 
+import random
+
+import polars as pl
+import pytest
 from clickhouse_connect.driver.client import Client
 
 from detectors.builtin.propagation import Propagation
+from detectors.builtin.propagation_lineage import URL, holdings
 from detectors.context import Baseline, EvalContext
 from detectors.model import Window
 from detectors.policy import Policy
@@ -83,3 +88,49 @@ def test_a_feed_every_agent_reads_is_a_common_tool_not_a_lineage(ch: Client) -> 
 def _context(ch: Client) -> EvalContext:
     window = Window("default", ORIGIN_NS, ORIGIN_NS + 600 * 10**9)
     return EvalContext(ch, window, Policy(), Baseline(BaselineStore(ch), "default", "propagation"))
+
+
+def _holdings_one_row_at_a_time(acts: pl.DataFrame, sends: pl.DataFrame) -> list[tuple[object, ...]]:
+    """The mentions as the first version found them, a row at a time: the oracle for the
+    whole-column version (mentions at one instant in the order they were read)."""
+    rows: list[tuple[object, ...]] = []
+
+    def row(r: dict[str, object], item: str, used: bool, from_target: bool) -> None:
+        rows.append((r["agent"], item.rstrip(".,;:"), r["ts"], r["trace"], r["span"], r["instructor"],
+                     used, from_target))
+
+    for r in acts.iter_rows(named=True):
+        if str(r["target"]).startswith("url:"):
+            row(r, str(r["target"]), True, True)
+        for url in URL.findall(f"{r['arguments']} {r['result']}"):
+            row(r, f"url:{url}", True, False)
+    for r in sends.iter_rows(named=True):
+        for url in URL.findall(str(r["text"])):
+            row(r, f"url:{url}", False, False)
+    return sorted(rows, key=lambda r: r[2])  # type: ignore[arg-type,return-value]  # stable, by ts
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_holdings_finds_the_mentions_a_row_by_row_reading_finds(seed: int) -> None:
+    rng = random.Random(seed)
+    texts = ["", "see https://a.example/x.", "https://b.example/y; and http://c.example/z,",
+             "no link", "(https://d.example/p) 'https://e.example/q'", None]
+    common = {"agent": pl.String, "ts": pl.Int64, "trace": pl.String, "span": pl.String,
+              "instructor": pl.String}
+
+    def frame(n: int, text_columns: dict[str, list[str | None]]) -> pl.DataFrame:
+        data: dict[str, list[object]] = {
+            "agent": [rng.choice(["a", "b", "c"]) for _ in range(n)],
+            "ts": [rng.randrange(5) for _ in range(n)],  # many mentions share an instant
+            "trace": [f"t{i}" for i in range(n)], "span": [f"s{i}" for i in range(n)],
+            "instructor": [rng.choice(["", "p1", "p2"]) for _ in range(n)], **text_columns}
+        return pl.DataFrame(data, schema=common | {k: pl.String for k in text_columns})
+
+    n_acts, n_sends = rng.randrange(0, 40), rng.randrange(0, 40)
+    acts = frame(n_acts, {
+        "target": [rng.choice(["url:https://a.example/x", "file:x", "url:https://f.example/.", None])
+                   for _ in range(n_acts)],
+        "arguments": [rng.choice(texts) for _ in range(n_acts)],
+        "result": [rng.choice(texts) for _ in range(n_acts)]})
+    sends = frame(n_sends, {"text": [rng.choice(texts) for _ in range(n_sends)]})
+    assert holdings(acts, sends).rows() == _holdings_one_row_at_a_time(acts, sends)
