@@ -125,16 +125,19 @@ class LiveLane:
         began = time.perf_counter()
         directory = self.directories.update(item.tenant, end, since_ns)
         self.seconds.append(("directory", time.perf_counter() - began))
-        findings: list[Finding] = []
+        written = 0
         suspects: dict[str, set[str]] = {d.name: set() for d in self.detectors if d.early_by_agent}
         cache: QueryCache = {}
         at_once = [d for d in self.detectors if not self.settles(d)]
         once_settled = [d for d in self.detectors if self.settles(d)]
         fresh_starts: dict[str, int | None] = {t: item.starts.get(t) for t in fresh}
+        # Each part's alerts are written as soon as it is judged: the agent parts below read
+        # whole windows and can take seconds on a busy machine, and an alert found on the
+        # changed traces must not wait for them (nor for the next tick's start).
         for starts, detectors in ((fresh_starts, at_once), (settled, once_settled)):
             if starts and detectors:
-                findings += self._judge_traces(detectors, item.tenant, end, directory, cache,
-                                               starts, suspects, held)
+                written += self._write(self._judge_traces(detectors, item.tenant, end, directory,
+                                                          cache, starts, suspects, held))
         for detector in self.detectors:
             agents = suspects.get(detector.name)
             if not agents:
@@ -146,8 +149,12 @@ class LiveLane:
                 continue
             began = time.perf_counter()
             ctx = self._context(detector, item.tenant, end, directory, cache, agents=sorted(agents))
-            findings += self._decided(detector, ctx)
+            written += self._write(self._decided(detector, ctx))
             self.seconds.append((f"{detector.name}:agents", time.perf_counter() - began))
+        return written
+
+    def _write(self, findings: list[Finding]) -> int:
+        """Alert rows written for ``findings`` (only incidents that are new or changed)."""
         with self.state.lock:
             rows: list[AlertRow] = [r for f in findings if (r := self.state.incidents.apply(f)) is not None]
             return write_alerts(self.client, rows)

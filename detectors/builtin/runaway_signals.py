@@ -55,9 +55,10 @@ def growth(writes: pl.DataFrame, rule: GrowthRule) -> list[Signal]:
     (9 of 2,000 agents in one bench window had such a run): a 3 KB file is no runaway
     whatever its shape."""
     found: list[Signal] = []
-    for (agent, target), group in writes.group_by("agent", "target"):
-        if group.height < rule.writes or not target:
-            continue
+    # Most (agent, target) pairs are written a few times a window: dropped before the loop, as
+    # whole columns, rather than materialised as one small frame each and skipped in Python.
+    repeated = writes.filter((pl.col("target") != "") & (pl.len().over("agent", "target") >= rule.writes))
+    for (agent, target), group in repeated.group_by("agent", "target"):
         group = group.sort("ts")
         sizes = [float(s) for s in group["size"].to_list()]
         first, length = longest_growth(sizes, rule.step)
