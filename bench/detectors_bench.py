@@ -502,13 +502,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if stalls:
         stalls.stop()
     sweep_cpu = thread_cpu().get(engine.sweeper.thread_id or -1, 0.0) - sweep_cpu_before  # before it ends
+    lane_cpu = thread_cpu().get(engine.live.agent_lane.thread_id or -1, 0.0)  # it starts with the ticks
     behind = sweep_behind(engine)
     engine.close()
     wall = time.perf_counter() - start_wall
     engine_cpu = sum(ticks.cpu)
-    live = {"engine_thread": engine_cpu, "sweep_thread": sweep_cpu,
+    live = {"engine_thread": engine_cpu, "sweep_thread": sweep_cpu, "agent_lane_thread": lane_cpu,
             "feeder_thread": feeder.cpu - feeder_cpu, "total": process_cpu() - start_cpu}
-    live["chdb_threads"] = live["total"] - engine_cpu - sweep_cpu - live["feeder_thread"]
+    live["chdb_threads"] = live["total"] - engine_cpu - sweep_cpu - lane_cpu - live["feeder_thread"]
     found, missed = incident_latencies(client, feed.labels)
     figures = summarise(args, registry.names(), feeder, ticks, found, missed, live, wall, ingest_only, history)
     figures["alerts_outside_incidents"] = alerts_outside_incidents(client, feed.labels)
@@ -549,6 +550,8 @@ def live_figures(engine: DetectorEngine) -> dict[str, Any]:
             "live_backlog_traces_left": sum(changed - judged for changed, judged in live.backlogs),
             "live_agent_cap_skips": skipped,  # detector -> ticks with too many agents to re-judge
             "live_settle_dropped": live.settling.dropped,
+            # By-agent jobs the agent lane's thread dropped unjudged (it fell behind the ticks).
+            "live_agent_jobs_dropped": live.agent_lane.dropped,
             # The span tail: its update per tick, and at the end its size and the window reads
             # it answered (held) or sent to ClickHouse (missed).
             "tail_update": timings([("update", t) for t in engine.tail_seconds]),
@@ -604,10 +607,12 @@ def summarise(args: argparse.Namespace, detectors: list[str], feeder: Feeder, ti
         "tick_max_s": round(max(ticks.durations, default=float("nan")), 3),
         "engine_thread_cpu_pct": round(100 * live["engine_thread"] / wall, 1),
         "sweep_thread_cpu_pct": round(100 * live["sweep_thread"] / wall, 1),
+        "agent_lane_thread_cpu_pct": round(100 * live["agent_lane_thread"] / wall, 1),
         "feeder_thread_cpu_pct": round(100 * live["feeder_thread"] / wall, 1),
         "chdb_threads_cpu_pct": round(100 * chdb_rate, 1),
         "chdb_ingest_only_cpu_pct": round(100 * ingest_rate, 1),
-        "engine_cpu_pct_estimate": round(100 * ((live["engine_thread"] + live["sweep_thread"]) / wall
+        "engine_cpu_pct_estimate": round(100 * ((live["engine_thread"] + live["sweep_thread"]
+                                                 + live["agent_lane_thread"]) / wall
                                                 + max(0.0, chdb_rate - ingest_rate)), 1),
         "process_cpu_pct": round(100 * live["total"] / wall, 1),
         "alert_rows_written": ticks.written,

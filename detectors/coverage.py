@@ -4,6 +4,10 @@ Every few minutes of event time, per tenant, count how many recent spans carry e
 the registered detectors read. A detector whose requirement no span satisfies (and no policy
 section stands in for) is marked ``degraded`` in ``detector_status`` and gets one ``info`` row in
 ``alerts``; when the attributes appear, the status returns to ``ok`` and the info row resolves.
+
+The count reads 15 minutes of spans' attribute maps (9 million spans at 10,000 spans/s: seconds
+of ClickHouse time), so it runs with the full windows (detectors/sweep.py, on the sweep thread
+when there is one), never inside the live tick.
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ LOOKBACK_NS = 900 * SECOND_NS
 
 
 class CoverageMonitor:
-    def __init__(self, client: Client, registry: DetectorRegistry, policy: Policy) -> None:
-        self._client, self._registry, self._policy = client, registry, policy
+    """Used by one thread at a time: loaded before the first sweep pass, checked by passes."""
+
+    def __init__(self, registry: DetectorRegistry, policy: Policy) -> None:
+        self._registry, self._policy = registry, policy
         self._status: dict[tuple[str, str], tuple[str, ...]] = {}
         self._last_check: dict[str, int] = {}
 
-    def load(self) -> None:
-        rows = self._client.query(
+    def load(self, client: Client) -> None:
+        rows = client.query(
             "SELECT TenantId, Detector, argMax(Missing, Version) FROM detector_status "
             "GROUP BY TenantId, Detector"
         ).result_rows
@@ -42,11 +48,12 @@ class CoverageMonitor:
     def missing(self, tenant: str, detector: str) -> tuple[str, ...]:
         return self._status.get((tenant, detector), ())
 
-    def check(self, tenant: str, end_ns: int) -> list[AlertRow]:
+    def check(self, client: Client, tenant: str, end_ns: int) -> list[AlertRow]:
+        """The info rows to write (``client``: the calling thread's own)."""
         last = self._last_check.get(tenant)
         if last is not None and end_ns - last < CHECK_EVERY_NS:
             return []
-        counts = self._counts(tenant, end_ns)
+        counts = self._counts(client, tenant, end_ns)
         if counts is None:
             return []
         self._last_check[tenant] = end_ns
@@ -68,10 +75,10 @@ class CoverageMonitor:
             if missing:
                 alerts.append(_info_row(tenant, detector.name, missing, version, FIRING, message, end_ns))
         if status_rows:
-            self._client.insert("detector_status", status_rows, column_names=list(STATUS_COLUMNS))
+            client.insert("detector_status", status_rows, column_names=list(STATUS_COLUMNS))
         return alerts
 
-    def _counts(self, tenant: str, end_ns: int) -> dict[tuple[str, str], int] | None:
+    def _counts(self, client: Client, tenant: str, end_ns: int) -> dict[tuple[str, str], int] | None:
         wanted = sorted({(r.scope, a) for d in self._registry for r in d.requirements for a in r.attributes})
         params: dict[str, Any] = {"t": tenant, "s": end_ns - LOOKBACK_NS, "e": end_ns}
         parts = ["count()"]
@@ -79,7 +86,7 @@ class CoverageMonitor:
             column = "ResourceAttributes" if scope == "resource" else "SpanAttributes"
             parts.append(f"countIf(mapContains({column}, {{a{i}:String}}))")
             params[f"a{i}"] = attribute
-        row = self._client.query(
+        row = client.query(
             f"SELECT {', '.join(parts)} FROM otel_traces WHERE TenantId = {{t:String}} "
             "AND Timestamp >= fromUnixTimestamp64Nano({s:Int64}) "
             "AND Timestamp < fromUnixTimestamp64Nano({e:Int64})",

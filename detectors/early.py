@@ -21,6 +21,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from detectors.agent_lane import AgentJob, AgentLane
 from detectors.alerts import AlertRow, write_alerts
 from detectors.base import Detector
 from detectors.context import EvalContext, QueryCache, ScratchBaseline
@@ -83,23 +84,30 @@ class LiveLane:
         self.seconds: deque[tuple[str, float]] = deque(maxlen=10_000)  # part evaluated, wall
         self.backlogs: deque[tuple[int, int]] = deque(maxlen=10_000)  # changed, judged (backlog)
         self.agent_skips: deque[tuple[str, int]] = deque(maxlen=10_000)  # detector, agents
+        # The by-agent part's thread (started by the engine when it ticks threaded; drained
+        # engines judge agents inside the tick).
+        self.agent_lane = AgentLane(self.judge_agents)
+        self._by_name = {d.name: d for d in self.detectors}
 
     def settles(self, detector: Detector[Any]) -> bool:
         """Judged live only on settled traces (detectors/settle.py)."""
         return self._settle and bool(getattr(detector, "live_settle", False))
 
-    def evaluate_all(self, news: list[NewData], since_ns: int, read_to_ns: int | None = None) -> int:
+    def evaluate_all(self, news: list[NewData], since_ns: int, read_to_ns: int | None = None,
+                     agents_inline: bool = True) -> int:
         """Alert rows written for this tick's new data, and for traces that settled meanwhile
         in tenants that received nothing this tick (``read_to_ns``: the scan's newest insert
-        stamp, of any tenant)."""
-        written = sum(self.evaluate(item, since_ns) for item in news)
+        stamp, of any tenant). ``agents_inline=False``: the by-agent part goes to the agent
+        lane's thread (its alerts are written there, not counted here)."""
+        written = sum(self.evaluate(item, since_ns, agents_inline) for item in news)
         quiet = set(self.settling.tenants()) - {item.tenant for item in news}
         for tenant in sorted(quiet):
             end = self._ends.get(tenant, 0)
-            written += self.evaluate(NewData(tenant, end - 1, end - 1, read_to_ns=read_to_ns), since_ns)
+            written += self.evaluate(NewData(tenant, end - 1, end - 1, read_to_ns=read_to_ns), since_ns,
+                                     agents_inline)
         return written
 
-    def evaluate(self, item: NewData, since_ns: int) -> int:
+    def evaluate(self, item: NewData, since_ns: int, agents_inline: bool = True) -> int:
         """Alert rows written for ``item`` (the traces that changed since ``since_ns``)."""
         if not self.detectors:
             return 0
@@ -131,33 +139,52 @@ class LiveLane:
         at_once = [d for d in self.detectors if not self.settles(d)]
         once_settled = [d for d in self.detectors if self.settles(d)]
         fresh_starts: dict[str, int | None] = {t: item.starts.get(t) for t in fresh}
-        # Each part's alerts are written as soon as it is judged: the agent parts below read
+        # Each part's alerts are written as soon as it is judged: the by-agent part reads
         # whole windows and can take seconds on a busy machine, and an alert found on the
-        # changed traces must not wait for them (nor for the next tick's start).
+        # changed traces must not wait for it.
         for starts, detectors in ((fresh_starts, at_once), (settled, once_settled)):
             if starts and detectors:
-                written += self._write(self._judge_traces(detectors, item.tenant, end, directory,
-                                                          cache, starts, suspects, held))
-        for detector in self.detectors:
-            agents = suspects.get(detector.name)
-            if not agents:
-                continue
-            if len(agents) > self.max_agents:
-                log.info("detector %s: %d agents to re-judge live; full windows only this tick",
-                         detector.name, len(agents))
-                self.agent_skips.append((detector.name, len(agents)))
-                continue
-            began = time.perf_counter()
-            ctx = self._context(detector, item.tenant, end, directory, cache, agents=sorted(agents))
-            written += self._write(self._decided(detector, ctx))
-            self.seconds.append((f"{detector.name}:agents", time.perf_counter() - began))
+                written += self._write(self.client, self._judge_traces(
+                    detectors, item.tenant, end, directory, cache, starts, suspects, held))
+        job = AgentJob(item.tenant, end, directory, self._within_cap(suspects))
+        if not job.suspects:
+            return written
+        if agents_inline:
+            return written + self.judge_agents(self.client, job)
+        self.agent_lane.submit(job)
         return written
 
-    def _write(self, findings: list[Finding]) -> int:
+    def judge_agents(self, client: Client, job: AgentJob) -> int:
+        """The by-agent part: each detector's suspects re-judged on their whole window; alert
+        rows written (``client``: the calling thread's own)."""
+        written = 0
+        cache: QueryCache = {}
+        for name, agents in job.suspects.items():
+            detector = self._by_name[name]
+            began = time.perf_counter()
+            ctx = self._context(detector, job.tenant, job.end_ns, job.directory, cache, client, agents=agents)
+            written += self._write(client, self._decided(detector, ctx))
+            self.seconds.append((f"{name}:agents", time.perf_counter() - began))
+        return written
+
+    def _within_cap(self, suspects: dict[str, set[str]]) -> dict[str, list[str]]:
+        """Each detector's suspects, sorted; a detector with more than ``max_agents`` waits for
+        its full windows instead (logged)."""
+        kept: dict[str, list[str]] = {}
+        for name, agents in suspects.items():
+            if len(agents) > self.max_agents:
+                log.info("detector %s: %d agents to re-judge live; full windows only this tick",
+                         name, len(agents))
+                self.agent_skips.append((name, len(agents)))
+            elif agents:
+                kept[name] = sorted(agents)
+        return kept
+
+    def _write(self, client: Client, findings: list[Finding]) -> int:
         """Alert rows written for ``findings`` (only incidents that are new or changed)."""
         with self.state.lock:
             rows: list[AlertRow] = [r for f in findings if (r := self.state.incidents.apply(f)) is not None]
-            return write_alerts(self.client, rows)
+            return write_alerts(client, rows)
 
     def _held(self, item: NewData) -> bool:
         """Does the span tail hold the new spans (and so the traces' recent parts)?"""
@@ -172,7 +199,7 @@ class LiveLane:
         findings: list[Finding] = []
         for part, read_from in self._parts(traces, end, held):
             for detector in detectors:
-                ctx = self._context(detector, tenant, end, directory, cache,
+                ctx = self._context(detector, tenant, end, directory, cache, self.client,
                                     traces=part, read_from_ns=read_from)
                 began = time.perf_counter()
                 if detector.early_by_trace:
@@ -183,10 +210,10 @@ class LiveLane:
         return findings
 
     def _context(self, detector: Detector[Any], tenant: str, end: int, directory: FleetDirectory,
-                 cache: QueryCache, **part: Any) -> EvalContext:
+                 cache: QueryCache, client: Client, **part: Any) -> EvalContext:
         window = Window(tenant, end - detector.window_ns, end)
         baseline = ScratchBaseline(self.state.baselines, tenant, detector.name, self.state.lock)
-        return EvalContext(self.client, window, self.policy, baseline, cache=cache,
+        return EvalContext(client, window, self.policy, baseline, cache=cache,
                            directory=directory, tail=self.tail, **part)
 
     def _parts(self, traces: dict[str, int | None], end: int,

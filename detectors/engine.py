@@ -21,7 +21,6 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from detectors.alerts import write_alerts
 from detectors.base import SECOND_NS, Detector
 from detectors.builtin.frames import SHARED, rows_sql
 from detectors.coverage import CoverageMonitor
@@ -65,7 +64,7 @@ class DetectorEngine:
             client, int(settings.detector_update_interval_seconds * SECOND_NS))
         self.cursors, self.baselines = self.state.cursors, self.state.baselines
         self.incidents = self.state.incidents
-        self.coverage = CoverageMonitor(client, registry, self.policy)
+        self.coverage = CoverageMonitor(registry, self.policy)
         self.scanner = IngestScanner(
             client, int(settings.detector_ingest_overlap_seconds * SECOND_NS),
             int(settings.detector_max_clock_skew_seconds * 1000),
@@ -77,7 +76,8 @@ class DetectorEngine:
         self._early_delay = int(settings.detector_early_sweep_delay_seconds * SECOND_NS)
         self.sweeper = Sweeper(self.state, registry, self.policy, self._sweep_watermark,
                                settings.detector_max_windows_per_tick,
-                               int(settings.detector_sweep_slice_seconds * SECOND_NS), self.tail)
+                               int(settings.detector_sweep_slice_seconds * SECOND_NS), self.tail,
+                               coverage=self.coverage)
         self._loaded = False
         self.tick_phases: deque[tuple[float, float]] = deque(maxlen=10_000)  # scan, live lane (s)
         self.tail_seconds: deque[float] = deque(maxlen=10_000)  # the span tail's update per tick
@@ -87,6 +87,8 @@ class DetectorEngine:
         on its own thread, its alerts are written there and not counted here)."""
         threaded = self.settings.detector_sweep_thread
         if threaded:
+            if self.settings.detector_live_agents_thread:
+                self.live.agent_lane.start(self._lane_client)
             with self.sweeper.live_first.ticking():
                 written = self._tick(sweep_inline=False)
         else:
@@ -104,6 +106,9 @@ class DetectorEngine:
         client.set_client_setting("max_threads", "1")
         return client
 
+    def _lane_client(self) -> Client:
+        return connect(self.settings)
+
     def drain(self, max_ticks: int = 10_000) -> int:
         """Run until every detector has caught up with every watermark (tests, evaluation),
         sweeping inside the calls whatever the setting."""
@@ -115,7 +120,9 @@ class DetectorEngine:
         return written
 
     def close(self) -> None:
-        """Stop the sweep thread (if one runs); the engine may be ticked again afterwards."""
+        """Stop the sweep and agent threads (if they run); the engine may be ticked again
+        afterwards."""
+        self.live.agent_lane.stop()
         self.sweeper.stop()
 
     def behind(self) -> bool:
@@ -131,6 +138,7 @@ class DetectorEngine:
                                   "tail": round(self.tail_seconds[-1], 3) if self.tail_seconds else 0.0},
             "live_backlog_ticks": len(self.live.backlogs),
             "live_settle_dropped": self.live.settling.dropped,
+            "live_agent_jobs_dropped": self.live.agent_lane.dropped,
         }
         if self.tail is not None:
             tail = self.tail.status()
@@ -148,7 +156,7 @@ class DetectorEngine:
             if not self._loaded:
                 self.cursors.load()
                 self.incidents.load(self.client)
-                self.coverage.load()
+                self.coverage.load(self.client)
                 self._loaded = True
             cursor = self.cursors.get("ingest") or 0
         began = time.perf_counter()
@@ -157,14 +165,10 @@ class DetectorEngine:
         self._update_tail(news, cursor)
         with lock:
             self._advance_watermarks(news, newest)
-            watermarks = {t: self.cursors.get("watermark", t) or 0 for t in self.cursors.tenants("watermark")}
         live_began = time.perf_counter()
-        written = self.live.evaluate_all(news, cursor, newest)
+        agents_inline = sweep_inline or not self.settings.detector_live_agents_thread
+        written = self.live.evaluate_all(news, cursor, newest, agents_inline)
         self.tick_phases.append((scanned - began, time.perf_counter() - live_began))
-        for tenant, watermark in sorted(watermarks.items()):
-            coverage = self.coverage.check(tenant, watermark)
-            with lock:
-                written += write_alerts(self.client, coverage)
         if sweep_inline:
             deadline = time.monotonic() + self.settings.detector_sweep_budget_seconds
             written += self.sweeper.run_pass(self.client, deadline)

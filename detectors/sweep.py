@@ -32,6 +32,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from detectors.alerts import AlertRow, write_alerts
 from detectors.base import Detector
 from detectors.context import EvalContext, QueryCache, ScratchBaseline
+from detectors.coverage import CoverageMonitor
 from detectors.engine_state import EngineState
 from detectors.fleet import FleetDirectory
 from detectors.live_first import LiveFirst
@@ -73,8 +74,10 @@ class Sweeper:
         self, state: EngineState, registry: DetectorRegistry, policy: Policy,
         sweep_watermark: Callable[[Detector[Any], int], int], max_windows: int,
         slice_ns: int = 0, tail: SpanTail | None = None, live_first: LiveFirst | None = None,
+        coverage: CoverageMonitor | None = None,
     ) -> None:
         self.state, self.registry, self.policy = state, registry, policy
+        self._coverage = coverage  # checked once per tenant and pass, before its windows
         self._sweep_watermark, self._max_windows = sweep_watermark, max_windows
         self._failures: dict[tuple[str, str, int], int] = {}
         self._late: dict[tuple[str, str], int] = {}  # (tenant, detector) -> late spans from
@@ -154,12 +157,22 @@ class Sweeper:
         # The detector served longest ago first, then the most behind, so a budget spent on one
         # detector (a slow window, late windows that do not move its position) does not starve
         # the others pass after pass.
-        written = 0
+        written = self._check_coverage(client, tenant)
         served = self._served
         for detector in sorted(self.registry,
                                key=lambda d: (served.get((tenant, d.name), -1), evaluated[d.name])):
             written += self._sweep_detector(client, detector, tenant, directories, cache, deadline)
         return written
+
+    def _check_coverage(self, client: Client, tenant: str) -> int:
+        """Info rows written for detectors that cannot see what they need (detectors/coverage.py)."""
+        if self._coverage is None:
+            return 0
+        with self.state.lock:
+            watermark = self.state.cursors.get("watermark", tenant) or 0
+        rows = self._coverage.check(client, tenant, watermark)
+        with self.state.lock:
+            return write_alerts(client, rows)
 
     def _note_late(self, tenant: str, late_from: int) -> None:
         """Late spans from ``late_from`` on: each detector the live lane does not judge will

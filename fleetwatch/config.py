@@ -149,6 +149,12 @@ class Settings(BaseSettings):
         "the span tail (it rests the remainder, leaving the GIL, a core and chDB's one query "
         "stream to the live lane); 1 = no rest.",
     )
+    detector_live_agents_thread: bool = Field(
+        default=True,
+        description="Re-judge the live lane's agents (loops, silent failures, runaway) on a thread "
+        "of their own beside the ticks, so a slow whole-window read for a few agents never holds "
+        "back the next tick's trace alerts (only with detector_sweep_thread).",
+    )
     detector_sweep_thread: bool = Field(
         default=True,
         description="Evaluate full windows on their own thread and client, so slow ones never "

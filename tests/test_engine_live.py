@@ -97,6 +97,31 @@ def test_agent_scope_counts_the_agents_older_traces(settings: Settings, ch: Clie
     assert len({r["AlertId"] for r in fired}) == 1
 
 
+def test_a_threaded_engine_judges_agents_beside_its_ticks(settings: Settings, ch: Client) -> None:
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 300)
+    heartbeat(fleet, "flux", 0, 300)
+    failures(fleet, "ash", 200, 3)
+    fleet.insert(ch)
+    threaded = settings.model_copy(update={"detector_sweep_thread": True, "detector_live_agents_thread": True})
+    engine = threaded_engine_with(threaded, ch, AgentFailures)
+    try:
+        engine.run_once()
+        failures(fleet, "ash", 299, 2, every=0.2)
+        fleet.insert(ch)
+        # The tick hands the by-agent part to the lane: its alert is written there, not counted.
+        assert engine.run_once() == 0
+        deadline = time.monotonic() + 30
+        while not (engine.live.agent_lane.idle() and engine.live.agent_lane.written):
+            assert time.monotonic() < deadline, "the agent lane wrote nothing"
+            time.sleep(0.05)
+    finally:
+        engine.close()
+    fired = [r for r in alerts(ch) if r["Severity"] != "info"]
+    assert [r["Agents"] for r in fired] == [["ash"]]
+    assert engine.live.agent_lane.written == 1 and engine.live.agent_lane.dropped == 0
+
+
 def test_too_many_agents_wait_for_the_full_window(settings: Settings, ch: Client) -> None:
     fleet = SyntheticFleet()
     heartbeat(fleet, "ash", 0, 300)
