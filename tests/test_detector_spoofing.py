@@ -51,3 +51,18 @@ def test_policy_names_owners_not_yet_seen(ch: Client) -> None:
     assert judge(ch, IdentitySpoofing.from_policy(Policy()), 0, 300) == []
     policy = Policy.model_validate({"principals": {OWNER: {"names": ["Chris"]}}})
     assert len(judge(ch, IdentitySpoofing.from_policy(policy), 0, 300)) == 1
+
+
+def test_a_busy_impostors_impersonation_leads_the_evidence(ch: Client) -> None:
+    # A principal with many ordinary turns under its own name, then one under the owner's:
+    # the impersonating turn must be in the alert's (bounded) evidence, not cut off by them.
+    f = make_fleet()
+    for i in range(40):
+        f.instruction("ash", ATTACKER, 10 + i, name="Greta", channel="discord:general")
+    posed = f.instruction("ash", ATTACKER, 100, name="Chris", channel="discord:dm")
+    f.insert(ch)
+    [(candidate, _)] = judge(ch, IdentitySpoofing.from_policy(Policy()), 0, 300)
+    assert candidate.key == f"spoof:{ATTACKER}"
+    assert len(candidate.evidence) == 32
+    assert candidate.evidence[0].trace_id == posed
+    assert candidate.first_event_ns is not None

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from detectors.base import Detector
 from detectors.builtin import frames
-from detectors.builtin.util import evidence, first_ts, matches_any
+from detectors.builtin.util import MAX_EVIDENCE, evidence, first_ts, matches_any
 from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
 
@@ -102,10 +102,17 @@ class IdentitySpoofing(Detector[SpoofingParams]):
             score += p.weight_identity_write * min(5, identity.height)
             reasons.append(f"including {identity.height} identity/config file writes")
         agents = tuple(sorted(set(turns["agent"])))
-        proof = pl.concat([turns.select("ts", "trace", "span"), complied.select("ts", "trace", "span")])
+        # The impersonating turns and what the agents did on them lead the evidence; the
+        # principal's other turns (the names it used elsewhere) fill what room is left. Earliest
+        # first over all of them, a busy principal's ordinary turns filled the list and the
+        # impersonation itself was cut off.
+        columns = ("ts", "trace", "span")
+        posed = turns["n"].is_in(stolen)
+        decisive = evidence(pl.concat([turns.filter(posed).select(columns), complied.select(columns)]))
+        shown = decisive + evidence(turns.filter(~posed).select(columns), MAX_EVIDENCE - len(decisive))
         return Candidate(
             key=f"spoof:{principal}", score=score, title=f"{principal} impersonating an owner",
             explanation=f"{principal} {'; '.join(reasons)} (agents: {', '.join(agents)}).",
             agents=agents, principals=(principal, *sorted({owner_names[n] for n in stolen})),
-            evidence=evidence(proof), first_event_ns=first_ts(proof),
+            evidence=shown, first_event_ns=first_ts(turns, complied),
         )
