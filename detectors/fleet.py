@@ -63,11 +63,15 @@ class FleetDirectory:
         for name, value in derived.items():
             object.__setattr__(self, name, value)  # frozen: set once, here
 
+    def is_outsider(self, agent: str, principal: str, peers: bool = True) -> bool:
+        """Is ``principal`` someone, not an owner or authorised principal of ``agent``, whose
+        owners are known? ``peers=False`` leaves out principals that belong to agents."""
+        found = bool(principal) and self.knows_owners(agent) and not self.may_instruct(agent, principal)
+        return found and (peers or not self.is_agent(principal))
+
     def outsider(self, principal: str, agent: str = "agent", peers: bool = True) -> pl.Expr:
-        """Rows whose ``principal`` column names an outsider to their ``agent``: someone, not
-        an owner or authorised principal of an agent whose owners are known (as
-        ``knows_owners`` and not ``may_instruct``), for a whole frame at once. ``peers=False``
-        leaves out principals that belong to agents."""
+        """``is_outsider`` for a whole frame at once: the rows whose ``principal`` column names
+        an outsider to their ``agent`` column."""
         who = pl.col(principal)
         pair = pl.concat_str([pl.col(agent), who], separator=_PAIR_SEPARATOR)
         found = (who != "") & pl.col(agent).is_in(self._owned) & ~pair.is_in(self._permitted)

@@ -1,4 +1,4 @@
-"""The fleet directory's whole-frame outsider test agrees with its per-pair questions."""
+"""The fleet directory's outsider test, per pair and for a whole frame, agrees with its per-pair questions."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def test_outsider_expression_matches_the_per_pair_answer(seed: int, peers: bool)
                          schema={"agent": pl.String, "who": pl.String})
     got = frame.with_columns(directory.outsider("who", peers=peers).alias("out"))["out"].to_list()
     assert got == [expected(directory, a, p, peers) for a, p in pairs]
+    assert got == [directory.is_outsider(a, p, peers=peers) for a, p in pairs]
     assert any(got) and not all(got)  # the draw exercises both answers
 
 

@@ -73,10 +73,7 @@ class DestructiveActions(Detector[DestructiveParams]):
         p = self.params
         instructor = str(acts["instructor"][0])
         directory = ctx.directory()
-        outsider = (
-            bool(instructor) and directory.knows_owners(agent)
-            and not directory.may_instruct(agent, instructor)
-        )
+        outsider = directory.is_outsider(agent, instructor)
         containers = acts.filter(pl.col("container") & (pl.col("kind") == "delete"))
         targets = acts["target"].n_unique()
         records = int(acts["records"].sum())

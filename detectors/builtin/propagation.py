@@ -72,9 +72,7 @@ class Propagation(Detector[PropagationParams]):
         score = p.weight_adoption + p.weight_per_extra_hop * min(3, len(adopters) - 1)
         reasons = []
         who_asked = origin.instructor
-        untrusted = not who_asked or (
-            directory.knows_owners(origin.agent) and not directory.may_instruct(origin.agent, who_asked)
-            and not directory.is_agent(who_asked))
+        untrusted = not who_asked or directory.is_outsider(origin.agent, who_asked, peers=False)
         if untrusted:
             score += p.weight_untrusted_origin
             who = f"non-owner {origin.instructor}" if origin.instructor else "no one (unprompted)"

@@ -85,8 +85,7 @@ def lineages(held: pl.DataFrame, principal_to_agent: Mapping[str, str]) -> list[
 
 
 def _trace_item(item: str, mentions: pl.DataFrame, principal_to_agent: Mapping[str, str]) -> Lineage | None:
-    if mentions["agent"].n_unique() < 2:
-        return None
+    """The lineage of one item mentioned by at least two agents, if it has exactly one origin."""
     lineage = Lineage(item, bool(mentions["from_target"].any()))
     held_since: dict[str, int] = {}
     origins = 0
