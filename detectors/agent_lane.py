@@ -34,6 +34,14 @@ class AgentJob:
     directory: FleetDirectory  # immutable: shared with the tick safely
     suspects: dict[str, list[str]]  # detector -> agents to re-judge (each within the cap)
 
+    def merged(self, later: AgentJob) -> AgentJob:
+        """One job judging both: every suspect, on the later job's window and directory (a
+        window a second later covers the same turns but for its first second, which the full
+        windows cover anyway)."""
+        suspects = {name: sorted({*self.suspects.get(name, ()), *later.suspects.get(name, ())})
+                    for name in {*self.suspects, *later.suspects}}
+        return AgentJob(later.tenant, later.end_ns, later.directory, suspects)
+
 
 class AgentLane:
     """Runs ``judge(client, job)`` for each submitted job on one background thread."""
@@ -93,7 +101,7 @@ class AgentLane:
                     self._ready.wait()
                 if self._stop:
                     return
-                job = self._jobs.popleft()
+                job = self._next_job()
                 self._busy = True
             try:
                 self.written += self._judge(client, job)
@@ -102,3 +110,14 @@ class AgentLane:
             finally:
                 with self._ready:
                     self._busy = False
+
+    def _next_job(self) -> AgentJob:
+        """The oldest job, merged with every other waiting job of its tenant: a suspect named
+        by several ticks is judged once, and a lane that fell behind catches up in one pass
+        instead of dropping jobs (the caller holds the lock)."""
+        job = self._jobs.popleft()
+        others = [j for j in self._jobs if j.tenant != job.tenant]
+        for same in (j for j in self._jobs if j.tenant == job.tenant):
+            job = job.merged(same)
+        self._jobs = deque(others)
+        return job

@@ -135,25 +135,34 @@ class LiveLane:
         directory = self.directories.update(item.tenant, end, since_ns)
         self.seconds.append(("directory", time.perf_counter() - began))
         written = 0
-        suspects: dict[str, set[str]] = {d.name: set() for d in self.detectors if d.early_by_agent}
         cache: QueryCache = {}
         at_once = [d for d in self.detectors if not self.settles(d)]
         once_settled = [d for d in self.detectors if self.settles(d)]
         fresh_starts: dict[str, int | None] = {t: item.starts.get(t) for t in fresh}
-        # Each part's alerts are written as soon as it is judged: the by-agent part reads
-        # whole windows and can take seconds on a busy machine, and an alert found on the
-        # changed traces must not wait for it.
-        for starts, detectors in ((fresh_starts, at_once), (settled, once_settled)):
-            if starts and detectors:
-                written += self._write(self.client, self._judge_traces(
-                    detectors, item.tenant, end, directory, cache, starts, suspects, held))
-        job = AgentJob(item.tenant, end, directory, self._within_cap(suspects))
-        if not job.suspects:
-            return written
-        if agents_inline:
-            return written + self.judge_agents(self.client, job)
-        self.agent_lane.submit(job)
+        # Settled traces first: they have already waited their settle time, and their part is
+        # cheap (a few per-trace checks), while the changed traces' part judges every trace
+        # detector. Each part's alerts are written, and its suspects handed to the by-agent
+        # part, as soon as it is judged: that part reads whole windows and can take seconds on
+        # a busy machine, and an alert found on the traces must not wait for it.
+        for starts, detectors in ((settled, once_settled), (fresh_starts, at_once)):
+            if not (starts and detectors):
+                continue
+            suspects: dict[str, set[str]] = {d.name: set() for d in detectors if d.early_by_agent}
+            written += self._write(self.client, self._judge_traces(
+                detectors, item.tenant, end, directory, cache, starts, suspects, held))
+            written += self._hand_over(AgentJob(item.tenant, end, directory,
+                                                self._within_cap(suspects)), agents_inline)
         return written
+
+    def _hand_over(self, job: AgentJob, inline: bool) -> int:
+        """Alert rows written judging ``job`` here (``inline``), else 0: the agent lane's thread
+        judges it and writes its alerts."""
+        if not job.suspects:
+            return 0
+        if inline:
+            return self.judge_agents(self.client, job)
+        self.agent_lane.submit(job)
+        return 0
 
     def judge_agents(self, client: Client, job: AgentJob) -> int:
         """The by-agent part: each detector's suspects re-judged on their whole window; alert

@@ -1,5 +1,6 @@
-"""The live lane's by-agent thread: jobs judged in order, on the thread's own client, the oldest
-dropped (and counted) when it falls behind, and a failing job does not stop it."""
+"""The live lane's by-agent thread: jobs judged in order, on the thread's own client, a tenant's
+waiting jobs judged as one, the oldest dropped (and counted) when it falls behind, and a failing
+job does not stop it."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from detectors.agent_lane import AgentJob, AgentLane
 from detectors.fleet import FleetDirectory
 
 
-def job(n: int) -> AgentJob:
-    return AgentJob("t", n, FleetDirectory(), {"loops": [f"agent-{n}"]})
+def job(n: int, tenant: str = "t", detector: str = "loops") -> AgentJob:
+    return AgentJob(tenant, n, FleetDirectory(), {detector: [f"agent-{n}"]})
 
 
 def wait_until(check: Any, timeout: float = 10.0) -> None:
@@ -37,7 +38,7 @@ def test_jobs_are_judged_in_order_on_the_lanes_own_client() -> None:
     try:
         for n in range(5):
             lane.submit(job(n))
-        wait_until(lambda: lane.idle() and len(seen) == 5)
+            wait_until(lambda n=n: lane.idle() and len(seen) == n + 1)
     finally:
         lane.stop()
     assert [n for _, n, _ in seen] == [0, 1, 2, 3, 4]
@@ -46,17 +47,42 @@ def test_jobs_are_judged_in_order_on_the_lanes_own_client() -> None:
     assert lane.written == 10 and lane.dropped == 0
 
 
-def test_a_lane_behind_drops_the_oldest_jobs_and_counts_them() -> None:
+def held_lane(max_jobs: int = 8) -> tuple[AgentLane, threading.Event, list[AgentJob]]:
+    """A started lane whose judge waits for the event; the jobs it judged, in order."""
     release = threading.Event()
-    judged: list[int] = []
+    judged: list[AgentJob] = []
 
     def judge(client: Client, j: AgentJob) -> int:
         release.wait(10)
-        judged.append(j.end_ns)
+        judged.append(j)
         return 0
 
-    lane = AgentLane(judge, max_jobs=3)
+    lane = AgentLane(judge, max_jobs=max_jobs)
     lane.start(lambda: None)  # type: ignore[arg-type,return-value]
+    return lane, release, judged
+
+
+def test_a_tenants_waiting_jobs_are_judged_as_one_on_the_newest_window() -> None:
+    lane, release, judged = held_lane()
+    try:
+        lane.submit(job(0))
+        wait_until(lambda: lane.waiting() == 0)  # job 0 is being judged
+        lane.submit(job(1))
+        lane.submit(job(2, tenant="u"))
+        lane.submit(job(3, detector="silent_failures"))
+        lane.submit(job(4))
+        release.set()
+        wait_until(lane.idle)
+    finally:
+        lane.stop()
+    assert [(j.tenant, j.end_ns) for j in judged] == [("t", 0), ("t", 4), ("u", 2)]
+    assert judged[1].suspects == {"loops": ["agent-1", "agent-4"], "silent_failures": ["agent-3"]}
+    assert judged[2].suspects == {"loops": ["agent-2"]}
+    assert lane.dropped == 0
+
+
+def test_a_lane_behind_drops_the_oldest_jobs_and_counts_them() -> None:
+    lane, release, judged = held_lane(max_jobs=3)
     try:
         lane.submit(job(0))
         wait_until(lambda: lane.waiting() == 0)  # job 0 is being judged
@@ -67,7 +93,8 @@ def test_a_lane_behind_drops_the_oldest_jobs_and_counts_them() -> None:
         wait_until(lane.idle)
     finally:
         lane.stop()
-    assert judged == [0, 4, 5, 6]
+    assert [j.end_ns for j in judged] == [0, 6]
+    assert judged[1].suspects == {"loops": ["agent-4", "agent-5", "agent-6"]}
 
 
 def test_a_failing_job_is_logged_and_the_next_is_judged() -> None:

@@ -196,3 +196,42 @@ def test_a_settled_trace_keeps_the_earliest_start_it_was_noted_with() -> None:
     settling.note("t", ["a", "b"], {"a", "b"}, now=0.5, starts={"a": 40, "b": 90})  # then roots
     settling.note("t", ["c"], {"c"}, now=0.5)  # no start known
     assert settling.ready("t", now=2.0) == {"a": 40, "b": 70, "c": None}
+
+
+def test_a_tick_judges_settled_traces_before_the_changed_ones(settings: Settings, ch: Client) -> None:
+    """Settled traces have waited already; the changed traces' part (every trace detector) goes
+    after them."""
+    order: list[str] = []
+
+    class SettledFirst(UnretriedCall):
+        def candidates(self, ctx: EvalContext) -> list[Candidate]:
+            order.extend(["settled"] if ctx.live else [])
+            return super().candidates(ctx)
+
+    class ChangedAfter(SeenTraces):
+        def candidates(self, ctx: EvalContext) -> list[Candidate]:
+            order.extend(["changed"] if ctx.live else [])
+            return []
+
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 300)
+    fleet.insert(ch)
+    registry = DetectorRegistry()
+    registry.register(ChangedAfter.from_policy(Policy()))
+    registry.register(SettledFirst.from_policy(Policy()))
+    update = {"detector_live_settle_seconds": SETTLE_S}
+    engine = DetectorEngine(inline(settings).model_copy(update=update), ch, registry, Policy())
+    engine.run_once()
+    unretried = fleet.new_trace()
+    call(fleet, unretried, 301, error=True, root="r2")
+    root_span(fleet, unretried, 300.5)
+    fleet.insert(ch)
+    engine.run_once()  # seen, not yet quiet: only the changed part
+    time.sleep(SETTLE_S + 0.1)
+    order.clear()
+    heartbeat(fleet, "flux", 301, 302)  # new traces this tick, and the turn settles
+    fleet.insert(ch)
+    assert engine.run_once() == 1
+    # (Each part's traces come in chunks, recent and older apart: one call per chunk.)
+    assert "settled" in order and "settled" not in order[order.index("changed"):]
+    assert fired(ch) == [unretried]
