@@ -3,8 +3,11 @@ fire; retried errors, failures spread over topics and a lone truncation don't.""
 
 from __future__ import annotations
 
+import itertools
+import random
 from typing import Any
 
+import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from detectors.builtin.silent_failure import SilentFailures
@@ -131,3 +134,37 @@ def test_bad_luck_on_a_busy_agent_stays_quiet_and_the_same_failures_fire_alone(c
     f.insert(ch)
     [(candidate, _)] = judge(ch, SilentFailures.from_policy(Policy()), 1800, 3600)
     assert "4 times in 4 calls" in candidate.explanation
+
+
+def cluster_scores_one_by_one(failures: pl.DataFrame, detector: SilentFailures) -> dict[tuple[str, ...], float]:
+    """The oracle: each cluster scored on its own, as the rule reads (errors always count; the
+    cluster's lightest truncations, as many as ordinary for its calls, do not)."""
+    p = detector.params
+    found = {}
+    for (agent, provider, topic), cluster in failures.group_by("agent", "provider", "topic"):
+        ordinary = int(p.background_failure_rate * int(cluster["calls"][0]))
+        truncations = sorted(cluster.filter(~pl.col("errored"))["weight"].to_list())
+        score = sum(cluster.filter("errored")["weight"].to_list()) + sum(truncations[ordinary:])
+        score *= p.unknown_topic_discount if not topic else 1.0
+        if score >= detector.threshold * 0.5:
+            found[(str(agent), str(provider), str(topic))] = score
+    return found
+
+
+def test_clusters_are_scored_in_one_pass_as_one_by_one() -> None:
+    detector = SilentFailures.from_policy(Policy())
+    rng = random.Random(7)
+    for _ in range(20):
+        rows = []
+        for agent, topic in itertools.product(("ash", "flux", "doug"), ("politics", "weather", "")):
+            calls = rng.choice((3, 10, 40, 120))
+            for _ in range(rng.randint(0, 8)):
+                errored = rng.random() < 0.3
+                weight = (1.0 if errored else 0.5) + rng.choice((0.0, 0.25, 0.5, 0.75, 1.0))
+                rows.append((agent, "moonshot", topic, errored, weight, calls))
+        failures = pl.DataFrame(rows, schema=["agent", "provider", "topic", "errored", "weight", "calls"],
+                                orient="row")
+        scored = {(a, p, t): s for a, p, t, s, *_ in detector._scored(failures).iter_rows()}
+        oracle = cluster_scores_one_by_one(failures, detector)
+        assert scored.keys() == oracle.keys()
+        assert all(abs(scored[k] - oracle[k]) < 1e-9 for k in oracle)

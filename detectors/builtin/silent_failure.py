@@ -36,6 +36,7 @@ from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
 
 FAILED_FINISH = r'"(error|length|content_filter)"'
+CLUSTER = ("agent", "provider", "topic")
 
 
 class SilentFailureParams(BaseModel):
@@ -87,16 +88,33 @@ class SilentFailures(Detector[SilentFailureParams]):
         failures = _unrecovered(_classified(frames.chats(ctx)))
         if failures.is_empty():
             return []
-        failures = self._weigh(ctx, failures)
-        calls = {(str(a), str(p), str(t)): int(n) for a, p, t, n in
-                 frames.chats(ctx).group_by("agent", "provider", "topic").len().iter_rows()}
+        per_cluster = frames.chats(ctx).group_by(*CLUSTER).len("calls")
+        failures = self._weigh(ctx, failures).join(per_cluster, on=CLUSTER, how="left")
         found = []
-        for (agent, provider, topic), cluster in failures.group_by("agent", "provider", "topic"):
-            key = (str(agent), str(provider), str(topic))
-            candidate = self._judge(*key, cluster, calls.get(key, cluster.height))
-            if candidate is not None:
-                found.append(candidate)
+        for agent, provider, topic, score, count, errors, calls in self._scored(failures).iter_rows():
+            if not self._improbable(count, errors, calls):
+                continue
+            cluster = failures.filter(pl.col("agent") == agent, pl.col("provider") == provider,
+                                      pl.col("topic") == topic)
+            found.append(self._candidate(str(agent), str(provider), str(topic), cluster, score, calls))
         return found
+
+    def _scored(self, failures: pl.DataFrame) -> pl.DataFrame:
+        """Per cluster (agent, provider, topic): its score, failures and errors; only clusters
+        scoring at least half the threshold. Ordinary traffic truncates, and its provider errors
+        are retried: so only truncations are discounted as background (``background_failure_rate``
+        times the cluster's calls, the lightest first), and an unrecovered error always counts.
+        One pass over every cluster: a live evaluation's few agents hold a hundred clusters, and
+        judging each in Python kept the agent lane busy."""
+        p = self.params
+        ordinary = (pl.col("calls") * p.background_failure_rate).floor()
+        lightest_first = pl.col("weight").rank("ordinal").over(*CLUSTER, "errored")
+        counted = pl.col("errored") | (lightest_first > ordinary)
+        discount = pl.when(pl.col("topic") == "").then(p.unknown_topic_discount).otherwise(1.0)
+        return failures.group_by(CLUSTER).agg(
+            (pl.when(counted).then(pl.col("weight")).otherwise(0.0).sum() * discount.first()).alias("score"),
+            pl.len().alias("count"), pl.col("errored").sum().alias("errors"), pl.col("calls").first(),
+        ).filter(pl.col("score") >= self.threshold * 0.5).sort(CLUSTER)
 
     def _weigh(self, ctx: EvalContext, failures: pl.DataFrame) -> pl.DataFrame:
         p = self.params
@@ -121,18 +139,9 @@ class SilentFailures(Detector[SilentFailureParams]):
             + pl.when(pl.col("error_text")).then(p.weight_error_text).otherwise(0.0)
         )
 
-    def _judge(self, agent: str, provider: str, topic: str, cluster: pl.DataFrame,
-               calls: int) -> Candidate | None:
-        # Ordinary traffic truncates; its provider errors are retried. So only truncations
-        # are discounted as background, the lightest first: an unrecovered error always counts.
-        ordinary = int(self.params.background_failure_rate * calls)
-        truncations = cluster.filter(~pl.col("errored"))["weight"].sort()
-        score = float(cluster.filter("errored")["weight"].sum()) + float(truncations.slice(ordinary).sum())
-        if not topic:
-            score *= self.params.unknown_topic_discount
+    def _candidate(self, agent: str, provider: str, topic: str, cluster: pl.DataFrame,
+                   score: float, calls: int) -> Candidate:
         errors = int(cluster["errored"].sum())
-        if score < self.threshold * 0.5 or not self._improbable(cluster.height, errors, calls):
-            return None
         delivered = int(cluster["delivered"].sum())
         askers = sorted(a for a in cluster["asker"].unique().to_list() if a)
         about_topic = f"on topic {topic}" if topic else "(topic unknown)"
