@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
+import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from detectors.builtin.loops import AgentLoops
+from detectors.base import SECOND_NS
+from detectors.builtin.loops import AgentLoops, _may_run
 from detectors.builtin.processes import OrphanProcesses
 from detectors.policy import Policy
 from detectors.state import BaselineStore
@@ -70,3 +74,28 @@ def test_process_started_by_a_peer_and_never_stopped(ch: Client) -> None:
     assert set(found) == {"process:flux:cron:poll-ash", next(k for k in found if k.startswith("process:mira"))}
     assert 900 <= found["process:flux:cron:poll-ash"] <= 1000  # untrusted: 15 minutes
     assert found[next(k for k in found if k.startswith("process:mira"))] >= 5400
+
+
+def test_pairs_left_out_of_the_run_search_hold_no_run_long_enough() -> None:
+    """``_may_run`` drops pairs before the per-pair search: none it drops could hold a run of the
+    shortest reported length, and it keeps pairs that do."""
+    detector = AgentLoops.from_policy(Policy())
+    rng = random.Random(3)
+    kept_any = False
+    for shortest in (2, 4, 6):
+        rows = []
+        for pair_no in range(40):
+            a, b = f"a{pair_no}", f"b{pair_no}"
+            bias = rng.random()
+            for i in range(rng.randint(1, 12)):
+                sender, receiver = (a, b) if rng.random() < bias else (b, a)
+                rows.append((i * SECOND_NS, f"s{pair_no}-{i}", receiver, sender, "", a, b))
+        messages = pl.DataFrame(rows, schema=["ts", "span", "agent", "sender", "conversation", "a", "b"],
+                                orient="row")
+        kept = {str(a) for a in _may_run(messages, shortest)["a"].unique().to_list()}
+        for (a, _), pair in messages.group_by(["a", "b"]):
+            longest = len(detector._longest_run(pair.sort("ts"), {}))
+            if str(a) not in kept:
+                assert longest < shortest
+            kept_any |= str(a) in kept and longest >= shortest
+    assert kept_any

@@ -105,7 +105,7 @@ class AgentLoops(Detector[LoopParams]):
         # make short runs over ~150,000 traces, too many to look their tokens up.
         shortest = max(2, ceil(self.threshold * self.params.min_run))
         runs = []
-        for (a, b), pair in messages.group_by(["a", "b"], maintain_order=True):
+        for (a, b), pair in _may_run(messages, shortest).group_by(["a", "b"], maintain_order=True):
             run = self._longest_run(pair.sort("ts"), humans)
             if len(run) >= shortest:
                 runs.append((str(a), str(b), pair.filter(pl.col("span").is_in(run))))
@@ -157,6 +157,15 @@ class AgentLoops(Detector[LoopParams]):
             evidence=evidence(run), first_event_ns=first_ts(run),
             labels={"messages": str(run.height), "tokens": str(int(tokens or 0))},
         )
+
+
+def _may_run(messages: pl.DataFrame, shortest: int) -> pl.DataFrame:
+    """The messages of pairs that could hold a run of ``shortest``: a run alternates senders, so
+    it is at most one longer than twice the rarer direction's messages. Most pairs exchange a
+    message or two, and the run search is a Python loop per pair."""
+    from_a = (pl.col("sender") == pl.col("a")).sum().over("a", "b")
+    rarer = pl.min_horizontal(from_a, pl.len().over("a", "b") - from_a)
+    return messages.filter(2 * rarer + 1 >= shortest)
 
 
 def _messages(ctx: EvalContext, senders: list[str]) -> pl.DataFrame:
