@@ -235,3 +235,43 @@ def test_a_tick_judges_settled_traces_before_the_changed_ones(settings: Settings
     # (Each part's traces come in chunks, recent and older apart: one call per chunk.)
     assert "settled" in order and "settled" not in order[order.index("changed"):]
     assert fired(ch) == [unretried]
+
+
+def test_traces_settled_unchanged_are_judged_before_the_tail_update(
+        settings: Settings, ch: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every span of a trace that settled without changing this tick was held at the last
+    update: it does not wait for this tick's."""
+    events: list[str] = []
+
+    class Recorded(UnretriedCall):
+        def candidates(self, ctx: EvalContext) -> list[Candidate]:
+            found = super().candidates(ctx)
+            events.extend(["judged"] if ctx.live and found else [])
+            return found
+
+    fleet = SyntheticFleet()
+    engine = primed(settings, ch, fleet, Recorded, detector_live_settle_seconds=SETTLE_S,
+                    detector_tail_max_mb=64)
+    update_tail = engine._update_tail
+    monkeypatch.setattr(engine, "_update_tail",
+                        lambda news, cursor: (events.append("tail"), update_tail(news, cursor))[1])
+    unretried = fleet.new_trace()
+    call(fleet, unretried, 301, error=True, root="r2")
+    root_span(fleet, unretried, 300.5)
+    fleet.insert(ch)
+    assert engine.run_once() == 0  # seen, not yet quiet
+    time.sleep(SETTLE_S + 0.1)
+    events.clear()
+    heartbeat(fleet, "flux", 301, 302)  # this tick brings other traces
+    fleet.insert(ch)
+    assert engine.run_once() == 1
+    assert events == ["judged", "tail"]
+    assert fired(ch) == [unretried]
+
+
+def test_ready_leaves_skipped_traces_waiting() -> None:
+    settling = SettlingTraces(settle_s=0.5)
+    settling.note("t", ["a", "b"], {"a", "b"}, now=0.0)
+    assert settling.ready("t", now=1.0, skip={"b"}) == {"a": None}
+    assert settling.waiting("t") == 1
+    assert settling.ready("t", now=1.0) == {"b": None}
