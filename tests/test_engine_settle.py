@@ -59,19 +59,20 @@ class SeenTraces(ErrorBurst):
         return []
 
 
-def engine_with(settings: Settings, ch: Client, detector: Any, **update: Any) -> DetectorEngine:
+def engine_with(settings: Settings, ch: Client, *detectors: Any, **update: Any) -> DetectorEngine:
     registry = DetectorRegistry()
-    registry.register(detector.from_policy(Policy()))
+    for detector in detectors:
+        registry.register(detector.from_policy(Policy()))
     return DetectorEngine(inline(settings).model_copy(update=update), ch, registry, Policy())
 
 
-def primed(settings: Settings, ch: Client, fleet: SyntheticFleet, detector: Any,
+def primed(settings: Settings, ch: Client, fleet: SyntheticFleet, *detectors: Any,
            **update: Any) -> DetectorEngine:
     """An engine past five minutes of ``fleet``'s heartbeats (its first tick run), ready for
     the turns a test adds."""
     heartbeat(fleet, "ash", 0, 300)
     fleet.insert(ch)
-    engine = engine_with(settings, ch, detector, **update)
+    engine = engine_with(settings, ch, *detectors, **update)
     engine.run_once()
     return engine
 
@@ -214,14 +215,7 @@ def test_a_tick_judges_settled_traces_before_the_changed_ones(settings: Settings
             return []
 
     fleet = SyntheticFleet()
-    heartbeat(fleet, "ash", 0, 300)
-    fleet.insert(ch)
-    registry = DetectorRegistry()
-    registry.register(ChangedAfter.from_policy(Policy()))
-    registry.register(SettledFirst.from_policy(Policy()))
-    update = {"detector_live_settle_seconds": SETTLE_S}
-    engine = DetectorEngine(inline(settings).model_copy(update=update), ch, registry, Policy())
-    engine.run_once()
+    engine = primed(settings, ch, fleet, ChangedAfter, SettledFirst, detector_live_settle_seconds=SETTLE_S)
     unretried = fleet.new_trace()
     call(fleet, unretried, 301, error=True, root="r2")
     root_span(fleet, unretried, 300.5)
