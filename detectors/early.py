@@ -94,30 +94,6 @@ class LiveLane:
         """Judged live only on settled traces (detectors/settle.py)."""
         return self._settle and bool(getattr(detector, "live_settle", False))
 
-    def judge_settled(self, news: list[NewData], read_to_ns: int | None, agents_inline: bool = True) -> int:
-        """Alert rows written for the traces that settled without changing this tick, judged
-        before the tick updates the span tail: every span of theirs was in ClickHouse, and in
-        the tail, at the last tick's update, so they need not wait for this one's (up to a few
-        tenths of a second while the feed is dense). Traces that changed this tick, and tenants
-        not judged live before, are left to ``evaluate``."""
-        once_settled = [d for d in self.detectors if self.settles(d)]
-        if not once_settled:
-            return 0
-        changed = {item.tenant: set(item.traces) for item in news}
-        now = time.monotonic()
-        written = 0
-        for tenant in self.settling.tenants():
-            end, directory = self._ends.get(tenant), self.directories.current(tenant)
-            if end is None or directory is None:
-                continue
-            ready = self.settling.ready(tenant, now, read_to_ns, skip=changed.get(tenant, set()))
-            held = self._holds_from(min((s for s in ready.values() if s is not None), default=None))
-            settled = dict(itertools.islice(ready.items(), BACKLOG_TRACES_HELD if held else BACKLOG_TRACES))
-            if settled:
-                written += self._judge_part(once_settled, tenant, end, directory, {}, settled, held,
-                                            agents_inline)
-        return written
-
     def evaluate_all(self, news: list[NewData], since_ns: int, read_to_ns: int | None = None,
                      agents_inline: bool = True) -> int:
         """Alert rows written for this tick's new data, and for traces that settled meanwhile
@@ -169,21 +145,14 @@ class LiveLane:
         # part, as soon as it is judged: that part reads whole windows and can take seconds on
         # a busy machine, and an alert found on the traces must not wait for it.
         for starts, detectors in ((settled, once_settled), (fresh_starts, at_once)):
-            if starts and detectors:
-                written += self._judge_part(detectors, item.tenant, end, directory, cache, starts,
-                                            held, agents_inline)
+            if not (starts and detectors):
+                continue
+            suspects: dict[str, set[str]] = {d.name: set() for d in detectors if d.early_by_agent}
+            written += self._write(self.client, self._judge_traces(
+                detectors, item.tenant, end, directory, cache, starts, suspects, held))
+            written += self._hand_over(AgentJob(item.tenant, end, directory,
+                                                self._within_cap(suspects)), agents_inline)
         return written
-
-    def _judge_part(self, detectors: list[Detector[Any]], tenant: str, end: int,
-                    directory: FleetDirectory, cache: QueryCache, starts: dict[str, int | None],
-                    held: bool, agents_inline: bool) -> int:
-        """Alert rows written for ``detectors`` on the traces ``starts`` names; their suspects
-        are judged here (``agents_inline``) or handed to the agent lane."""
-        suspects: dict[str, set[str]] = {d.name: set() for d in detectors if d.early_by_agent}
-        written = self._write(self.client, self._judge_traces(
-            detectors, tenant, end, directory, cache, starts, suspects, held))
-        return written + self._hand_over(AgentJob(tenant, end, directory, self._within_cap(suspects)),
-                                         agents_inline)
 
     def _hand_over(self, job: AgentJob, inline: bool) -> int:
         """Alert rows written judging ``job`` here (``inline``), else 0: the agent lane's thread
@@ -233,12 +202,8 @@ class LiveLane:
 
     def _held(self, item: NewData) -> bool:
         """Does the span tail hold the new spans (and so the traces' recent parts)?"""
-        return self._holds_from(item.min_ns)
-
-    def _holds_from(self, low_ns: int | None) -> bool:
-        """Does the span tail hold every span from ``low_ns`` on (None: not known)?"""
         covered = self.tail.covered_from if self.tail is not None else None
-        return covered is not None and low_ns is not None and covered <= low_ns
+        return covered is not None and covered <= item.min_ns
 
     def _judge_traces(self, detectors: list[Detector[Any]], tenant: str, end: int,
                       directory: FleetDirectory, cache: QueryCache, traces: dict[str, int | None],

@@ -1,16 +1,15 @@
 """The detector engine: a worker whose ``run_once`` evaluates every detector on new data.
 
-Each tick: find what was ingested since the cursor (IngestedAt, with an overlap), judge the
-traces that settled unchanged (detectors/settle.py), top up the span tail, move each tenant's
-event-time watermark (newest span minus the allowed lateness), evaluate the detectors that allow
-it live on the part of their window the new spans changed (the traces, or a few agents;
-detectors/early.py), then evaluate each detector on the full windows that closed (the sweep,
-detectors/sweep.py). By default the sweep runs on its own thread and client, so a full window
-that takes seconds never holds up the early lane; with ``detector_sweep_thread`` off (and always
-in ``drain``) it runs inside the tick, within a time budget. Findings become alert rows (one
-alert per incident); cursors and baselines are persisted after the alerts, so a crash
-re-evaluates rather than skips, and the incident tracker (loaded from ``alerts``) makes the
-re-evaluation write nothing twice.
+Each tick: find what was ingested since the cursor (IngestedAt, with an overlap), evaluate the
+detectors that allow it live on the part of their window the new spans changed (the traces, or
+a few agents; detectors/early.py), move each
+tenant's event-time watermark (newest span minus the allowed lateness), then evaluate each
+detector on the full windows that closed (the sweep, detectors/sweep.py). By default the sweep
+runs on its own thread and client, so a full window that takes seconds never holds up the early
+lane; with ``detector_sweep_thread`` off (and always in ``drain``) it runs inside the tick, within
+a time budget. Findings become alert rows (one alert per incident); cursors and baselines are
+persisted after the alerts, so a crash re-evaluates rather than skips, and the incident tracker
+(loaded from ``alerts``) makes the re-evaluation write nothing twice.
 """
 
 from __future__ import annotations
@@ -163,17 +162,13 @@ class DetectorEngine:
         began = time.perf_counter()
         news, newest = self.scanner.scan(cursor)
         scanned = time.perf_counter()
-        agents_inline = sweep_inline or not self.settings.detector_live_agents_thread
-        # Traces that settled unchanged need nothing this tick brought: judged before the
-        # tail's update.
-        written = self.live.judge_settled(news, newest, agents_inline)
-        settled = time.perf_counter() - scanned
         self._update_tail(news, cursor)
         with lock:
             self._advance_watermarks(news, newest)
         live_began = time.perf_counter()
-        written += self.live.evaluate_all(news, cursor, newest, agents_inline)
-        self.tick_phases.append((scanned - began, settled + time.perf_counter() - live_began))
+        agents_inline = sweep_inline or not self.settings.detector_live_agents_thread
+        written = self.live.evaluate_all(news, cursor, newest, agents_inline)
+        self.tick_phases.append((scanned - began, time.perf_counter() - live_began))
         if sweep_inline:
             deadline = time.monotonic() + self.settings.detector_sweep_budget_seconds
             written += self.sweeper.run_pass(self.client, deadline)

@@ -41,10 +41,6 @@ class TenantDirectories:
             self._built[tenant] = build_directory(list(known.values()), self._policy)
         return self._built[tenant]
 
-    def current(self, tenant: str) -> FleetDirectory | None:
-        """The tenant's directory as the last ``update`` left it (None: never built)."""
-        return self._built.get(tenant)
-
     def _query(self, where: str, params: dict[str, Any]) -> list[DirectoryRow]:
         result = self._client.query(DIRECTORY_SQL.replace("{window}", where), parameters=params)
         return [(str(a), str(n), str(o), str(p)) for a, n, o, p in result.result_rows]

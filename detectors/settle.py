@@ -22,7 +22,6 @@ covers them), and a trace whose root never shows up is dropped after ``give_up_s
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass, field
 
 GIVE_UP_S = 600.0
@@ -65,18 +64,14 @@ class SettlingTraces:
             del pending[next(iter(pending))]
             self.dropped += 1
 
-    def ready(self, tenant: str, now: float, read_to_ns: int | None = None,
-              skip: Collection[str] = ()) -> dict[str, int | None]:
+    def ready(self, tenant: str, now: float, read_to_ns: int | None = None) -> dict[str, int | None]:
         """The tenant's traces that settled (rooted, quiet for ``settle_s``), removed, oldest
         first, each with where its spans begin (None: not known). ``read_to_ns``: the newest
-        insert stamp the scan read; ``skip``: traces left waiting whatever they look like (they
-        changed in a scan not noted yet)."""
+        insert stamp the scan read."""
         pending = self._pending.get(tenant, {})
         settled: dict[str, int | None] = {}
         stale: list[str] = []
         for trace, state in pending.items():
-            if trace in skip:
-                continue
             waited = now - state.changed_at
             quiet = waited
             if read_to_ns is not None and state.ingested_ns is not None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import random
-
-import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from detectors.builtin.spoofing import IdentitySpoofing, suspicious
+from detectors.builtin.spoofing import IdentitySpoofing
 from detectors.policy import Policy
 from detectors.testing import SyntheticFleet, judge
 
@@ -69,27 +66,3 @@ def test_a_busy_impostors_impersonation_leads_the_evidence(ch: Client) -> None:
     assert len(candidate.evidence) == 32
     assert candidate.evidence[0].trace_id == posed
     assert candidate.first_event_ns is not None
-
-
-def scores_at_all(principal: str, turns: pl.DataFrame, owner_names: dict[str, str]) -> bool:
-    """The oracle, one principal at a time as the rule reads: an owner's name not its own, or
-    several names across several channels."""
-    names = {n for n in turns["n"] if n}
-    stolen = any(owner_names.get(n, principal) != principal for n in names)
-    return stolen or (len(names) > 1 and turns["channel"].n_unique() > 1)
-
-
-def test_only_principals_that_score_are_judged_one_by_one() -> None:
-    rng = random.Random(11)
-    owner_names = {"chris": "discord:1", "ada": "discord:2"}
-    for owners in (owner_names, {}):
-        rows = []
-        for i in range(60):
-            principal = rng.choice(["discord:1", "discord:2"]) if i < 4 else f"discord:{100 + i}"
-            for _ in range(rng.randint(1, 5)):
-                name = rng.choice(["chris", "ada", f"user{i}", f"alt{i}", ""])
-                rows.append((principal, name, rng.choice(["discord", "email"])))
-        named = pl.DataFrame(rows, schema=["principal", "n", "channel"], orient="row")
-        kept = set(suspicious(named, owners)["principal"].to_list())
-        expected = {str(p) for (p,), turns in named.group_by(["principal"]) if scores_at_all(str(p), turns, owners)}
-        assert kept == expected and expected

@@ -50,7 +50,7 @@ class IdentitySpoofing(Detector[SpoofingParams]):
             pl.col("principal_name").str.strip_chars().str.to_lowercase().alias("n")
         )
         found = []
-        for (principal,), mine in suspicious(named, owner_names).group_by(["principal"], maintain_order=True):
+        for (principal,), mine in named.group_by(["principal"], maintain_order=True):
             candidate = self._judge(ctx, str(principal), mine, owner_names)
             if candidate is not None:
                 found.append(candidate)
@@ -116,22 +116,3 @@ class IdentitySpoofing(Detector[SpoofingParams]):
             agents=agents, principals=(principal, *sorted({owner_names[n] for n in stolen})),
             evidence=shown, first_event_ns=first_ts(turns, complied),
         )
-
-
-def suspicious(named: pl.DataFrame, owner_names: dict[str, str]) -> pl.DataFrame:
-    """The turns of principals that score at all: one that presented an owner's name (``n``,
-    lower-cased) that is not its own, or used more than one name across more than one channel.
-    A full window holds thousands of principals, nearly all with one name; judging each in
-    Python held the GIL for seconds per window."""
-    non_empty = pl.col("n") != ""
-    if owner_names:
-        owner = pl.col("n").replace_strict(list(owner_names), list(owner_names.values()),
-                                           default=None, return_dtype=pl.String)
-        stolen = non_empty & owner.is_not_null() & (owner != pl.col("principal"))
-    else:
-        stolen = pl.lit(False)
-    flagged = named.group_by("principal").agg(
-        stolen.any().alias("stolen"), pl.col("n").filter(non_empty).n_unique().alias("names"),
-        pl.col("channel").n_unique().alias("channels"),
-    ).filter(pl.col("stolen") | ((pl.col("names") > 1) & (pl.col("channels") > 1)))
-    return named.filter(pl.col("principal").is_in(flagged["principal"].implode()))
