@@ -96,12 +96,13 @@ class SilentFailures(Detector[SilentFailureParams]):
                 continue
             cluster = failures.filter(pl.col("agent") == agent, pl.col("provider") == provider,
                                       pl.col("topic") == topic)
-            found.append(self._candidate(str(agent), str(provider), str(topic), cluster, score, calls))
+            found.append(self._candidate(str(agent), str(provider), str(topic), cluster, score,
+                                         calls, errors))
         return found
 
     def _scored(self, failures: pl.DataFrame) -> pl.DataFrame:
-        """Per cluster (agent, provider, topic): its score, failures and errors; only clusters
-        scoring at least half the threshold. Ordinary traffic truncates, and its provider errors
+        """Per cluster (agent, provider, topic): its score, failures, errors and calls; only
+        clusters scoring at least half the threshold. Ordinary traffic truncates, and its provider errors
         are retried: so only truncations are discounted as background (``background_failure_rate``
         times the cluster's calls, the lightest first), and an unrecovered error always counts.
         One pass over every cluster: a live evaluation's few agents hold a hundred clusters, and
@@ -140,8 +141,7 @@ class SilentFailures(Detector[SilentFailureParams]):
         )
 
     def _candidate(self, agent: str, provider: str, topic: str, cluster: pl.DataFrame,
-                   score: float, calls: int) -> Candidate:
-        errors = int(cluster["errored"].sum())
+                   score: float, calls: int, errors: int) -> Candidate:
         delivered = int(cluster["delivered"].sum())
         askers = sorted(a for a in cluster["asker"].unique().to_list() if a)
         about_topic = f"on topic {topic}" if topic else "(topic unknown)"
