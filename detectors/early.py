@@ -95,17 +95,18 @@ class LiveLane:
         return self._settle and bool(getattr(detector, "live_settle", False))
 
     def evaluate_all(self, news: list[NewData], since_ns: int, read_to_ns: int | None = None,
-                     agents_inline: bool = True) -> int:
+                     agents_inline: bool = True, read_at: float | None = None) -> int:
         """Alert rows written for this tick's new data, and for traces that settled meanwhile
         in tenants that received nothing this tick (``read_to_ns``: the scan's newest insert
-        stamp, of any tenant). ``agents_inline=False``: the by-agent part goes to the agent
-        lane's thread (its alerts are written there, not counted here)."""
+        stamp, of any tenant; ``read_at``: when the scan began, engine clock). ``agents_inline=
+        False``: the by-agent part goes to the agent lane's thread (its alerts are written
+        there, not counted here)."""
         written = sum(self.evaluate(item, since_ns, agents_inline) for item in news)
         quiet = set(self.settling.tenants()) - {item.tenant for item in news}
         for tenant in sorted(quiet):
             end = self._ends.get(tenant, 0)
-            written += self.evaluate(NewData(tenant, end - 1, end - 1, read_to_ns=read_to_ns), since_ns,
-                                     agents_inline)
+            nothing_new = NewData(tenant, end - 1, end - 1, read_to_ns=read_to_ns, read_at=read_at)
+            written += self.evaluate(nothing_new, since_ns, agents_inline)
         return written
 
     def evaluate(self, item: NewData, since_ns: int, agents_inline: bool = True) -> int:
@@ -124,7 +125,10 @@ class LiveLane:
         held = self._held(item)
         settled: dict[str, int | None] = {}
         if any(self.settles(d) for d in self.detectors):
-            now = time.monotonic()
+            # The scan's time, not this moment's: a tick whose scan or tail update ran long
+            # would otherwise mark its traces changed later than they were seen, and the next
+            # tick (one interval after this one's scan) would find them short of quiet.
+            now = item.read_at if item.read_at is not None else time.monotonic()
             self.settling.note(item.tenant, fresh, item.rooted, now, item.starts, item.ingested)
             ready = self.settling.ready(item.tenant, now, item.read_to_ns)
             settled = dict(itertools.islice(ready.items(), BACKLOG_TRACES_HELD if held else BACKLOG_TRACES))

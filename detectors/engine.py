@@ -167,7 +167,7 @@ class DetectorEngine:
             self._advance_watermarks(news, newest)
         live_began = time.perf_counter()
         agents_inline = sweep_inline or not self.settings.detector_live_agents_thread
-        written = self.live.evaluate_all(news, cursor, newest, agents_inline)
+        written = self.live.evaluate_all(news, cursor, newest, agents_inline, self.scanner.read_at)
         self.tick_phases.append((scanned - began, time.perf_counter() - live_began))
         if sweep_inline:
             deadline = time.monotonic() + self.settings.detector_sweep_budget_seconds

@@ -12,6 +12,7 @@ over the overlap's granules (the IngestedAt minmax index).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -46,6 +47,9 @@ class NewData:
     # stamp the scan read of any trace: how long a trace has been quiet, in ingest time.
     ingested: dict[str, int] = field(default_factory=dict)
     read_to_ns: int | None = None
+    # When the scan that found these began, on the engine's clock (time.monotonic): quiet is
+    # measured from one scan to the next, not from whenever the live lane got to the tenant.
+    read_at: float | None = None
 
 
 class IngestScanner:
@@ -60,10 +64,12 @@ class IngestScanner:
                                           "ingested": pl.Int64, "seen": pl.UInt64})
         self.since = 0  # the lower IngestedAt bound of the last scan (the span tail reads from it)
         self.late: list[str] = []  # traces with spans committed at or before the cursor, unseen
+        self.read_at: float | None = None  # when the last scan began (time.monotonic)
 
     def scan(self, cursor_ns: int) -> tuple[list[NewData], int | None]:
         """New spans per tenant, and the newest IngestedAt seen (the next cursor)."""
         since = self.since = max(0, cursor_ns - self._overlap) if cursor_ns else 0
+        self.read_at = time.monotonic()
         arrow = self._client.query_arrow(_SCAN_SQL, parameters={"since": since, "skew_ms": self._skew_ms})
         rows = pl.from_arrow(arrow)
         assert isinstance(rows, pl.DataFrame)
@@ -76,11 +82,11 @@ class IngestScanner:
         newest = rows["ingested"].max() if rows.height else None
         read_to = None if newest is None else int(newest)  # type: ignore[arg-type]
         news = self._per_tenant(rows.join(grown.select("tenant", "trace").unique(),
-                                          on=["tenant", "trace"], how="semi"), read_to)
+                                          on=["tenant", "trace"], how="semi"), read_to, self.read_at)
         return news, None if read_to is None else max(read_to, cursor_ns)
 
     @staticmethod
-    def _per_tenant(rows: pl.DataFrame, read_to: int | None) -> list[NewData]:
+    def _per_tenant(rows: pl.DataFrame, read_to: int | None, read_at: float) -> list[NewData]:
         """The grown traces' rows (every insert stamp of theirs in the overlap), per tenant."""
         traces = rows.group_by("tenant", "trace").agg(
             pl.col("low").min(), pl.col("high").max(), pl.col("roots").sum(),
@@ -97,5 +103,5 @@ class IngestScanner:
             pl.col("ingested").sort_by("newest", descending=True))
         return [NewData(str(t), int(low), int(high), [str(x) for x in traces], {str(x) for x in rooted},
                         dict(zip(traces, (int(s) for s in starts), strict=True)),
-                        dict(zip(traces, (int(i) for i in ingested), strict=True)), read_to)
+                        dict(zip(traces, (int(i) for i in ingested), strict=True)), read_to, read_at)
                 for t, low, high, traces, rooted, starts, ingested in per_tenant.iter_rows()]

@@ -11,10 +11,11 @@ spans, so they judge every change at once.
 Quiet is measured two ways and the longer counts: in ingest time, from the trace's newest
 insert stamp (IngestedAt) to the newest stamp the scan read of any trace - both on the
 database's clock, so a trace already quiet when a tick first saw it is not held a tick longer -
-and on the engine's clock since a tick last saw it change (when nothing at all is being
-inserted, the scan's newest stamp stands still). Measured only on the engine's clock, a 1 s
-settle held traces two 1 s ticks whenever the second tick's scan ran a little sooner after its
-start than the first's.
+and on the engine's clock since the scan that last saw it change began (when nothing at all is
+being inserted, the scan's newest stamp stands still). Measured only on the engine's clock, and
+from when the live lane got to the trace rather than from the scan, a 1 s settle held traces
+two 1 s ticks whenever the second tick's scan and tail update ran a little quicker than the
+first's.
 
 Bounded: at most ``max_pending`` traces per tenant wait (the oldest are dropped, the sweep
 covers them), and a trace whose root never shows up is dropped after ``give_up_s``.
@@ -26,11 +27,15 @@ from dataclasses import dataclass, field
 
 GIVE_UP_S = 600.0
 MAX_PENDING = 100_000
+# Quiet this much short of the settle time counts: scans start one tick interval apart give or
+# take a few milliseconds of scheduling, and with the settle time equal to the interval (the
+# default) a trace must not wait a third tick for those milliseconds.
+JITTER_S = 0.02
 
 
 @dataclass
 class _Pending:
-    changed_at: float  # monotonic seconds of the last tick that saw the trace change
+    changed_at: float  # when the scan that last saw the trace change began (time.monotonic)
     rooted: bool  # its root span has been seen
     start: int | None = None  # where its spans begin (the scan's ``NewData.starts``), if known
     ingested_ns: int | None = None  # its newest span's insert stamp, if known
@@ -76,7 +81,7 @@ class SettlingTraces:
             quiet = waited
             if read_to_ns is not None and state.ingested_ns is not None:
                 quiet = max(quiet, (read_to_ns - state.ingested_ns) / 1e9)
-            if state.rooted and quiet >= self.settle_s:
+            if state.rooted and quiet >= self.settle_s - JITTER_S:
                 settled[trace] = state.start
             elif waited >= self.give_up_s:
                 stale.append(trace)

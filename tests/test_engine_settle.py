@@ -177,6 +177,41 @@ def test_quiet_is_measured_in_ingest_time_too() -> None:
     assert list(settling.ready("t", now=1.3, read_to_ns=101 * second)) == ["late"]  # engine clock
 
 
+def test_quiet_is_counted_from_the_scan_that_saw_the_change(settings: Settings, ch: Client,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tick whose work after the scan ran long does not push its traces' quiet back: the next
+    tick, a settle time after this one's scan, judges them."""
+    fleet = SyntheticFleet()
+    engine = primed(settings, ch, fleet, UnretriedCall, detector_live_settle_seconds=SETTLE_S)
+    unretried = fleet.new_trace()
+    call(fleet, unretried, 301, error=True, root="r2")
+    root_span(fleet, unretried, 300.5)
+    fleet.insert(ch)
+    update_tail = engine._update_tail
+
+    def slow_update(*args: Any) -> None:
+        time.sleep(SETTLE_S * 0.8)
+        update_tail(*args)
+
+    monkeypatch.setattr(engine, "_update_tail", slow_update)
+    began = time.monotonic()
+    assert engine.run_once() == 0  # seen, rooted, not quiet yet
+    monkeypatch.setattr(engine, "_update_tail", update_tail)
+    time.sleep(max(0.0, began + SETTLE_S + 0.01 - time.monotonic()))
+    # Barely longer than the settle time since the first scan, and nothing inserted since:
+    # measured from when the slow tick got to the trace, it would not be quiet yet.
+    assert engine.run_once() == 1
+    assert fired(ch) == [unretried]
+
+
+def test_quiet_allows_for_the_ticks_scheduling_jitter() -> None:
+    settling = SettlingTraces(settle_s=0.5)
+    settling.note("t", ["a", "b"], {"a", "b"}, now=10.0)
+    assert list(settling.ready("t", now=10.49)) == ["a", "b"]  # one 0.5 s tick later, nearly
+    settling.note("t", ["c"], {"c"}, now=11.0)
+    assert list(settling.ready("t", now=11.4)) == []
+
+
 def test_a_trace_quiet_before_the_tick_is_judged_on_first_sight(settings: Settings, ch: Client) -> None:
     fleet = SyntheticFleet()
     engine = primed(settings, ch, fleet, UnretriedCall, detector_live_settle_seconds=SETTLE_S)
