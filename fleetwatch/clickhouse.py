@@ -32,7 +32,7 @@ def _client(settings: Settings, database: str | None) -> Client:
     url = settings.clickhouse_url
     if url.startswith("chdb://"):
         dsn = url if database is None else f"{url}?database={database}"
-        return get_client(dsn=dsn)
+        return get_client(dsn=dsn, chdb_options=engine_options(settings))
     return get_client(
         dsn=url,
         username=settings.clickhouse_user,
@@ -41,6 +41,15 @@ def _client(settings: Settings, database: str | None) -> Client:
         # Large batches and slow merges under load: generous timeouts, bounded retries.
         send_receive_timeout=120,
     )
+
+
+def engine_options(settings: Settings) -> dict[str, str]:
+    """Server settings of the embedded engine. The process's first client starts the engine
+    with them; later clients share it, so every client passes the same."""
+    # Merges of a table taking 10,000 spans/s run most of the time on two cores; at the
+    # process's priority they were running in 69 % of the detector bench's stalled-tick
+    # samples against 7 % of the others (docs/benchmarks.md, session 12).
+    return {"os_threads_nice_value_merge_mutate": str(settings.chdb_merge_nice)}
 
 
 def _close_unless_embedded(settings: Settings, client: Client) -> None:

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     )
     clickhouse_user: str = Field(default="default", description="ClickHouse server user.")
     clickhouse_password: SecretStr = Field(default=SecretStr(""), description="ClickHouse server password.")
+    chdb_merge_nice: int = Field(
+        default=10, ge=-20, le=19,
+        description="Embedded engine only: Linux nice value of chDB's merge threads (ClickHouse's "
+        "os_threads_nice_value_merge_mutate), so background merges give the cores to ingest and "
+        "the detectors' live lane when both want them; needs CAP_SYS_NICE, else no effect. "
+        "0 = the process's own priority.",
+    )
 
     # --- transport -----------------------------------------------------------------------
     kafka_bootstrap: str | None = Field(
