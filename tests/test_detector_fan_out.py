@@ -3,12 +3,18 @@ established digest crons and agents warning their peers do not."""
 
 from __future__ import annotations
 
+import random
+
+import polars as pl
+import pytest
 from clickhouse_connect.driver.client import Client
 
 from detectors.builtin.fan_out import FanOutStorms
+from detectors.context import Baseline, EvalContext
+from detectors.model import Window
 from detectors.policy import Policy
 from detectors.state import BaselineStore
-from detectors.testing import SyntheticFleet, judge
+from detectors.testing import ORIGIN_NS, SyntheticFleet, judge
 
 OWNER, STRANGER = "discord:1001", "discord:9001"
 PEOPLE = [f"mailto:contact{i:02d}@partners.example.com" for i in range(40)]
@@ -101,3 +107,32 @@ def test_a_turn_cut_off_at_the_window_start_is_not_judged_without_its_instructor
     f.insert(ch)
     assert judge(ch, detector(), 30, 120) == []
     assert len(judge(ch, detector(), 0, 120)) == 1
+
+
+def test_live_judges_only_the_turns_the_non_owner_rule_can_score(ch: Client,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live, turns are filtered before the per-turn loop; the findings are those of judging
+    every turn (the filter off), on a mix of instructors, peers and reaches around the
+    threshold."""
+    f, rng = fleet(), random.Random(12)
+    peers = [f"discord:{2001 + i}" for i in range(6)]
+    for turn in range(120):
+        agent = rng.choice(["ash", "flux", "mira", "otto", "wren", "lark"])
+        instructor = rng.choice([OWNER, STRANGER, "discord:9002", "", peers[0]])
+        channel = "system:cron" if not instructor else "discord:#general"
+        t = f.instruction(agent, instructor, turn * 2, channel=channel,
+                          fleet__instruction__urgent=rng.random() < 0.2)
+        reached = rng.sample(PEOPLE, rng.randint(0, 9)) + rng.sample(peers, rng.randint(0, 4))
+        f.send(agent, reached, turn * 2 + 1, t)
+    f.insert(ch)
+    traces = [str(t) for (t,) in ch.query("SELECT DISTINCT TraceId FROM otel_traces").result_rows]
+    live = live_findings(ch, traces)
+    monkeypatch.setattr(FanOutStorms, "_may_score_without_habits", lambda self: pl.lit(True))
+    assert live and live == live_findings(ch, traces)
+
+
+def live_findings(ch: Client, traces: list[str]) -> list[tuple[str, float, str]]:
+    window = Window("default", ORIGIN_NS, ORIGIN_NS + 600 * 10**9)
+    ctx = EvalContext(ch, window, Policy(), Baseline(BaselineStore(ch), "default", "fan_out"),
+                      traces=traces)
+    return sorted((c.key, round(c.score, 9), c.explanation) for c in detector().candidates(ctx))

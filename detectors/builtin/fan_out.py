@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from detectors.base import Detector
 from detectors.builtin import frames
-from detectors.builtin.fan_out_turns import TurnFanOut, fan_out_per_turn
+from detectors.builtin.fan_out_turns import TurnFanOut, as_turns, fan_out_per_turn
 from detectors.builtin.util import evidence, first_ts
 from detectors.context import EvalContext
 from detectors.model import Candidate, Requirement
@@ -66,10 +66,14 @@ class FanOutStorms(Detector[FanOutParams]):
         turn_frame = frames.turns(ctx)
         directory = ctx.directory()
         per_turn = fan_out_per_turn(send_frame, turn_frame, set(directory.principal_to_agent))
-        habits: dict[str, dict[str, int]] = ctx.baseline.get("habits", {})
+        if ctx.live:
+            # Live, the habits are held back and what is learned is scratch: only the turns the
+            # non-owner rule can score need judging (a few of the thousands a tick changes).
+            per_turn = per_turn.filter(self._may_score_without_habits())
+        habits: dict[str, dict[str, int]] = {} if ctx.live else ctx.baseline.get("habits", {})
         found: dict[str, Candidate] = {}
         learned = False
-        for turn in per_turn:
+        for turn in as_turns(per_turn):
             habit = habits.setdefault(turn.agent, {"usual": 0, "cron": 0})
             score, reasons = self._score(turn, habit, directory.knows_owners(turn.agent),
                                          directory.may_instruct(turn.agent, turn.instructor),
@@ -84,6 +88,13 @@ class FanOutStorms(Detector[FanOutParams]):
         if learned:
             ctx.baseline.put("habits", habits)
         return list(found.values())
+
+    def _may_score_without_habits(self) -> pl.Expr:
+        """Per turn (``fan_out_per_turn``'s columns): could ``_score`` give it a score with the
+        habits held back? (An instructor, and enough weighted recipients.)"""
+        p = self.params
+        weighted = pl.col("reach") - pl.col("peers") * (1 - p.weight_peer)
+        return (pl.col("principal") != "") & (weighted >= p.min_recipients)
 
     def _score(self, turn: TurnFanOut, habit: dict[str, int], owners_known: bool,
                authorised: bool, habits_known: bool = True) -> tuple[float, list[str]]:

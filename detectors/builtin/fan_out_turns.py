@@ -9,6 +9,7 @@ import polars as pl
 # Sparse instrumentation drops fleet.trigger; the simulator and most frameworks still name the
 # system channel a cron tick or heartbeat arrives on.
 _CHANNEL_TRIGGERS = {"system:cron": "cron", "system:heartbeat": "heartbeat"}
+_COLUMNS = ("agent", "trace", "principal", "trigger", "urgent", "reach", "peers")  # as TurnFanOut
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,11 @@ class TurnFanOut:
 
 
 def fan_out_per_turn(send_frame: pl.DataFrame, turn_frame: pl.DataFrame,
-                     agent_principals: set[str]) -> list[TurnFanOut]:
-    """One entry per turn whose root is in the window (a turn cut off at the window start is
-    judged in an earlier window, where its instructor is known). Vectorised: a 10-minute window
-    at 10,000 spans/s holds tens of thousands of turns with sends."""
+                     agent_principals: set[str]) -> pl.DataFrame:
+    """One row per turn whose root is in the window (a turn cut off at the window start is
+    judged in an earlier window, where its instructor is known), with the columns of
+    ``TurnFanOut``. Vectorised: a 10-minute window at 10,000 spans/s holds tens of thousands of
+    turns with sends; ``as_turns`` makes objects of the rows a caller still needs."""
     roots = turn_frame.select(
         "trace", "principal", "urgent",
         pl.when(pl.col("trigger") != "").then(pl.col("trigger"))
@@ -44,9 +46,12 @@ def fan_out_per_turn(send_frame: pl.DataFrame, turn_frame: pl.DataFrame,
         reach=pl.col("reached").list.len(),
         peers=pl.col("reached").list.eval(pl.element().is_in(sorted(agent_principals))).list.sum(),
     )
-    columns = ("agent", "trace", "principal", "trigger", "urgent", "reach", "peers")
+    return per_turn.select(_COLUMNS)
+
+
+def as_turns(per_turn: pl.DataFrame) -> list[TurnFanOut]:
     return [TurnFanOut(str(a), str(t), str(p), str(g), bool(u), int(r), int(n))
-            for a, t, p, g, u, r, n in per_turn.select(columns).iter_rows()]
+            for a, t, p, g, u, r, n in per_turn.select(_COLUMNS).iter_rows()]
 
 
 def _reached() -> pl.Expr:
