@@ -90,6 +90,17 @@ def root_span(fleet: SyntheticFleet, trace: str, at: float) -> str:
     return span
 
 
+def primed_with_a_failed_turn(settings: Settings, ch: Client) -> tuple[SyntheticFleet, DetectorEngine, str]:
+    """A primed engine that settles, and a finished turn (root in view) whose call failed."""
+    fleet = SyntheticFleet()
+    engine = primed(settings, ch, fleet, UnretriedCall, detector_live_settle_seconds=SETTLE_S)
+    unretried = fleet.new_trace()
+    call(fleet, unretried, 301, error=True, root="r2")
+    root_span(fleet, unretried, 300.5)
+    fleet.insert(ch)
+    return fleet, engine, unretried
+
+
 def fired(ch: Client) -> list[str]:
     rows = ch.query("SELECT EvidenceTraceIds FROM alerts WHERE Severity != 'info'").result_rows
     return sorted(t for (traces,) in rows for t in traces)
@@ -181,12 +192,7 @@ def test_quiet_is_counted_from_the_scan_that_saw_the_change(settings: Settings, 
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A tick whose work after the scan ran long does not push its traces' quiet back: the next
     tick, a settle time after this one's scan, judges them."""
-    fleet = SyntheticFleet()
-    engine = primed(settings, ch, fleet, UnretriedCall, detector_live_settle_seconds=SETTLE_S)
-    unretried = fleet.new_trace()
-    call(fleet, unretried, 301, error=True, root="r2")
-    root_span(fleet, unretried, 300.5)
-    fleet.insert(ch)
+    _, engine, unretried = primed_with_a_failed_turn(settings, ch)
     update_tail = engine._update_tail
 
     def slow_update(*args: Any) -> None:
@@ -213,12 +219,7 @@ def test_quiet_allows_for_the_ticks_scheduling_jitter() -> None:
 
 
 def test_a_trace_quiet_before_the_tick_is_judged_on_first_sight(settings: Settings, ch: Client) -> None:
-    fleet = SyntheticFleet()
-    engine = primed(settings, ch, fleet, UnretriedCall, detector_live_settle_seconds=SETTLE_S)
-    unretried = fleet.new_trace()
-    call(fleet, unretried, 301, error=True, root="r2")
-    root_span(fleet, unretried, 300.5)
-    fleet.insert(ch)
+    fleet, engine, unretried = primed_with_a_failed_turn(settings, ch)
     time.sleep(SETTLE_S + 0.1)
     heartbeat(fleet, "flux", 300, 301)  # a later insert: the scan reads past the turn's
     fleet.insert(ch)
