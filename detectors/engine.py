@@ -1,13 +1,13 @@
 """The detector engine: a worker whose ``run_once`` evaluates every detector on new data.
 
-Each tick: find what was ingested since the cursor (IngestedAt, with an overlap), evaluate the
-detectors that allow it live on the part of their window the new spans changed (the traces, or
-a few agents; detectors/early.py), move each
-tenant's event-time watermark (newest span minus the allowed lateness), then evaluate each
-detector on the full windows that closed (the sweep, detectors/sweep.py). By default the sweep
-runs on its own thread and client, so a full window that takes seconds never holds up the early
-lane; with ``detector_sweep_thread`` off (and always in ``drain``) it runs inside the tick, within
-a time budget. Findings become alert rows (one alert per incident); cursors and baselines are
+Each tick: find what was ingested since the cursor (IngestedAt, with an overlap), top up the
+span tail, move each tenant's event-time watermark (newest span minus the allowed lateness),
+evaluate the detectors that allow it live on the part of their window the new spans changed (the
+traces, or a few agents; detectors/early.py), then evaluate each detector on the full windows
+that closed (the sweep, detectors/sweep.py). By default the sweep runs on its own thread and
+client, so a full window that takes seconds never holds up the early lane; with
+``detector_sweep_thread`` off (and always in ``drain``) it runs inside the tick, within a time
+budget. Findings become alert rows (one alert per incident); cursors and baselines are
 persisted after the alerts, so a crash re-evaluates rather than skips, and the incident tracker
 (loaded from ``alerts``) makes the re-evaluation write nothing twice.
 """

@@ -32,7 +32,7 @@ def _client(settings: Settings, database: str | None) -> Client:
     url = settings.clickhouse_url
     if url.startswith("chdb://"):
         dsn = url if database is None else f"{url}?database={database}"
-        return get_client(dsn=dsn, chdb_options=engine_options(settings))
+        return get_client(dsn=dsn, chdb_options=_engine_options(settings))
     return get_client(
         dsn=url,
         username=settings.clickhouse_user,
@@ -43,7 +43,7 @@ def _client(settings: Settings, database: str | None) -> Client:
     )
 
 
-def engine_options(settings: Settings) -> dict[str, str]:
+def _engine_options(settings: Settings) -> dict[str, str]:
     """Server settings of the embedded engine. The process's first client starts the engine
     with them; later clients share it, so every client passes the same."""
     # Merges of a table taking 10,000 spans/s run most of the time on two cores; at the

@@ -102,9 +102,10 @@ class SilentFailures(Detector[SilentFailureParams]):
 
     def _scored(self, failures: pl.DataFrame) -> pl.DataFrame:
         """Per cluster (agent, provider, topic): its score, failures, errors and calls; only
-        clusters scoring at least half the threshold. Ordinary traffic truncates, and its provider errors
-        are retried: so only truncations are discounted as background (``background_failure_rate``
-        times the cluster's calls, the lightest first), and an unrecovered error always counts.
+        clusters scoring at least half the threshold. Ordinary traffic truncates, and its
+        provider errors are retried: so only truncations are discounted as background
+        (``background_failure_rate`` times the cluster's calls, the lightest first), and an
+        unrecovered error always counts.
         One pass over every cluster: a live evaluation's few agents hold a hundred clusters, and
         judging each in Python kept the agent lane busy."""
         p = self.params
