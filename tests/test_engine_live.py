@@ -18,7 +18,7 @@ from detectors.registry import DetectorRegistry
 from detectors.state import BaselineStore
 from detectors.testing import SyntheticFleet
 from fleetwatch.config import Settings
-from tests.test_engine import ErrorBurst, alerts, failing_trace, failures, heartbeat, inline
+from tests.test_engine import ErrorBurst, TraceFailures, alerts, failing_trace, failures, heartbeat, inline
 
 
 class AgentFailures(ErrorBurst):
@@ -52,6 +52,21 @@ class TraceStarts(ErrorBurst):
     def candidates(self, ctx: EvalContext) -> list[Candidate]:
         if ctx.live:
             self.seen.append(ctx.bounds)
+        return []
+
+
+class AlertsSoFar(ErrorBurst):
+    """Judged live after TraceFailures (registered after it): counts its alerts already written."""
+
+    name = "alerts_so_far"
+    early_by_trace = True
+    default_window_seconds = 600
+    counts: list[int] = []
+
+    def candidates(self, ctx: EvalContext) -> list[Candidate]:
+        if ctx.live:
+            rows = ctx.client.query("SELECT count() FROM alerts WHERE Detector = 'trace_failures'")
+            self.counts.append(int(rows.result_rows[0][0]))
         return []
 
 
@@ -120,6 +135,19 @@ def test_a_threaded_engine_judges_agents_beside_its_ticks(settings: Settings, ch
     fired = [r for r in alerts(ch) if r["Severity"] != "info"]
     assert [r["Agents"] for r in fired] == [["ash"]]
     assert engine.live.agent_lane.written == 1 and engine.live.agent_lane.dropped == 0
+
+
+def test_each_detectors_live_alerts_are_written_before_the_next_judges(settings: Settings, ch: Client) -> None:
+    fleet = SyntheticFleet()
+    heartbeat(fleet, "ash", 0, 300)
+    fleet.insert(ch)
+    engine = engine_with(settings, ch, TraceFailures, AlertsSoFar)
+    engine.run_once()
+    failing_trace(fleet, "ash", 299, 3)
+    fleet.insert(ch)
+    AlertsSoFar.counts = []
+    assert engine.run_once() == 1
+    assert AlertsSoFar.counts == [1]  # the alert was in ClickHouse while the next detector ran
 
 
 def test_too_many_agents_wait_for_the_full_window(settings: Settings, ch: Client) -> None:
