@@ -200,7 +200,11 @@ class LiveLane:
         return kept
 
     def _write(self, client: Client, findings: list[Finding]) -> int:
-        """Alert rows written for ``findings`` (only incidents that are new or changed)."""
+        """Alert rows written for ``findings`` (only incidents that are new or changed). Called
+        once per detector and part: with nothing found, the state lock (which the sweep holds
+        while it writes its own alerts) is not taken."""
+        if not findings:
+            return 0
         with self.state.lock:
             rows: list[AlertRow] = [r for f in findings if (r := self.state.incidents.apply(f)) is not None]
             return write_alerts(client, rows)
@@ -215,8 +219,8 @@ class LiveLane:
                       suspects: dict[str, set[str]], held: bool) -> int:
         """Alert rows written for the trace-scoped findings of ``detectors`` on ``traces`` (each
         with where its spans begin, if known), each detector's as soon as it has judged them (the
-        detectors after it took up to 0.6 s more in the bench's slow ticks); agent-scoped ones
-        name their suspects into ``suspects``."""
+        detectors judged after one took up to 0.6 s more in the bench's slow ticks); agent-scoped
+        ones name their suspects into ``suspects``."""
         written = 0
         for part, read_from in self._parts(traces, end, held):
             for detector in detectors:
