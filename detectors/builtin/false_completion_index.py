@@ -13,7 +13,7 @@ import polars as pl
 
 from detectors.builtin import frames
 from detectors.builtin.frames import GUESSED_KIND
-from detectors.context import EvalContext
+from detectors.context import WHOLE_MAPS, EvalContext
 
 # The window's claims; the tool calls of the claiming turns, every process stop and any action
 # on a claimed subject; the sends of the claiming turns.
@@ -28,7 +28,7 @@ SELECT toUnixTimestamp64Nano(Timestamp) AS ts, TraceId AS trace, SpanId AS span,
 FROM otel_traces
 WHERE {window} AND Operation = 'invoke_agent' AND SpanAttributes['fleet.claim'] = 'completed'
 ORDER BY ts
-"""
+""" + WHOLE_MAPS
 ACTS_SQL = f"""
 SELECT toUnixTimestamp64Nano(Timestamp) AS ts, TraceId AS trace, SpanId AS span, AgentId AS agent,
        ToolName AS tool, {GUESSED_KIND} AS kind, SpanAttributes['fleet.action.target'] AS target,
@@ -44,6 +44,7 @@ WHERE {{window}} AND Operation = 'execute_tool' AND (
         WHERE {{window}} AND Operation = 'invoke_agent'
           AND SpanAttributes['fleet.claim'] = 'completed')))
 ORDER BY ts
+{WHOLE_MAPS}
 """
 SENDS_SQL = f"""
 SELECT TraceId AS trace,
@@ -51,6 +52,7 @@ SELECT TraceId AS trace,
        SpanAttributes['messaging.destination.name'] AS destination
 FROM otel_traces
 WHERE {{window}} AND Operation = 'send' AND TraceId IN ({_CLAIMED})
+{WHOLE_MAPS}
 """
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from detectors.context import EvalContext
+from detectors.context import WHOLE_MAPS, EvalContext
 
 _COMMON = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, TraceId AS trace, SpanId AS span, AgentId AS agent"
@@ -39,7 +39,7 @@ class SharedFrame:
     @property
     def window_sql(self) -> str:
         return (f"SELECT {_COMMON}, {', '.join(self.columns)}\nFROM otel_traces"
-                f" WHERE {{window}} AND {self.spans}\nORDER BY ts")
+                f" WHERE {{window}} AND {self.spans}\nORDER BY ts\n{WHOLE_MAPS}")
 
 
 def rows_sql(shared: tuple[SharedFrame, ...]) -> str:
@@ -53,7 +53,7 @@ def rows_sql(shared: tuple[SharedFrame, ...]) -> str:
     return (f"SELECT TenantId AS tenant, toUnixTimestamp64Nano(IngestedAt) AS ingested,"
             f" {tag} AS frame, {_COMMON},\n       " + ",\n       ".join(columns)
             + "\nFROM otel_traces WHERE ({rows}) AND ("
-            + " OR ".join(f"({f.spans})" for f in shared) + ")")
+            + " OR ".join(f"({f.spans})" for f in shared) + f")\n{WHOLE_MAPS}")
 
 
 GUESSED_KIND = """multiIf(

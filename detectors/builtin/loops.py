@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from detectors.base import SECOND_NS, Detector
 from detectors.builtin import frames
 from detectors.builtin.util import evidence, first_ts
-from detectors.context import EvalContext
+from detectors.context import WHOLE_MAPS, EvalContext
 from detectors.model import Candidate, Requirement
 
 # Only turns instructed by an agent (messages), and human turns in the conversations those
@@ -29,7 +29,7 @@ SELECT toUnixTimestamp64Nano(Timestamp) AS ts, TraceId AS trace, SpanId AS span,
 FROM otel_traces
 WHERE {window} AND Operation = 'invoke_agent' AND PrincipalId IN {senders:Array(String)}
 ORDER BY ts
-"""
+""" + WHOLE_MAPS
 # Human turns in any conversation, row by row, matched to the loop's conversations in polars:
 # at 2,000 agents the window's agent messages span ~66,000 conversations, and that list bound
 # as an IN parameter kept one full-window query busy for more than 5 minutes (bench). Row-level,
@@ -41,7 +41,7 @@ FROM otel_traces
 WHERE {window} AND Operation = 'invoke_agent' AND PrincipalId != ''
   AND PrincipalId NOT IN {senders:Array(String)}
   AND SpanAttributes['gen_ai.conversation.id'] != ''
-"""
+""" + WHOLE_MAPS
 TOKENS_SQL = """
 SELECT TraceId, sum(InputTokens + OutputTokens) FROM otel_traces
 WHERE {window} AND TraceId IN {traces:Array(String)} GROUP BY TraceId

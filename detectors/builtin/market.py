@@ -28,7 +28,7 @@ from detectors.builtin.market_patterns import (
     undercut_chain,
 )
 from detectors.builtin.util import evidence, first_ts, plural
-from detectors.context import EvalContext
+from detectors.context import WHOLE_MAPS, EvalContext
 from detectors.model import Candidate, Requirement
 
 ORDERS_SQL = """
@@ -39,7 +39,7 @@ SELECT toUnixTimestamp64Nano(Timestamp) AS ts, TraceId AS trace, SpanId AS span,
 FROM otel_traces
 WHERE {window} AND Operation = 'execute_tool' AND SpanAttributes['fleet.market.action'] != ''
 ORDER BY ts
-"""
+""" + WHOLE_MAPS
 
 
 class MarketParams(BaseModel):

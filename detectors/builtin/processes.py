@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from detectors.base import SECOND_NS, Detector
 from detectors.builtin.util import any_match
-from detectors.context import EvalContext
+from detectors.context import WHOLE_MAPS, EvalContext
 from detectors.model import Candidate, Evidence, Requirement
 
 MAX_OPEN = 2000
@@ -35,6 +35,7 @@ SELECT toUnixTimestamp64Nano(Timestamp) AS ts, TraceId AS trace, SpanId AS span,
        SpanAttributes['gen_ai.tool.call.arguments'] AS arguments
 FROM otel_traces WHERE {_NEW_ACTS}
 ORDER BY ts
+{WHOLE_MAPS}
 """
 INSTRUCTORS_SQL = f"""
 SELECT TraceId AS trace, argMin(PrincipalId, Timestamp) AS instructor
@@ -42,6 +43,7 @@ FROM otel_traces
 WHERE {{window}} AND Operation = 'invoke_agent'
   AND TraceId IN (SELECT TraceId FROM otel_traces WHERE {_NEW_ACTS})
 GROUP BY TraceId
+{WHOLE_MAPS}
 """
 
 
