@@ -3,8 +3,9 @@
 Same promise as the Kafka path: a client's export is answered only after its spans are written.
 One thread batches requests by rows and delay, so many small exports become few inserts; inserter
 threads (each with its own client) insert earlier batches meanwhile. ClickHouse parses and flattens
-the spans (collector/envelope.py). A ClickHouse server runs several inserts side by side; chDB runs
-one query at a time per process, so there a second inserter only keeps the next batch ready.
+the spans (collector/envelope.py). A ClickHouse server runs several inserts side by side, and so
+does chDB: each client has a connection of its own (two clients' queries in one process took as
+long as one alone, docs/benchmarks.md, session 14).
 """
 
 from __future__ import annotations

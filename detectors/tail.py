@@ -2,8 +2,9 @@
 kept in memory and topped up with what each tick ingested, so windows are read without
 querying ClickHouse.
 
-Why: chDB runs one query at a time per process, and re-reading a 15-30 minute window every
-slide held it for 30-70 s at 10,000 spans/s while every live query waited. Windows slide, so
+Why: re-reading a 15-30 minute window every slide held ClickHouse for 30-70 s at 10,000 spans/s,
+and with the chDB of the time (one query at a time per process) every live query waited behind
+it. Windows slide, so
 nearly all of a window was read before. The tail reads only the rows ingested since the last
 tick (``update``, by IngestedAt) and, once, in slices on the sweep thread, what ClickHouse held
 before the tail started (``seed_step``, newest event time first).

@@ -93,13 +93,13 @@ class Settings(BaseSettings):
     )
     embedded_inserters: int = Field(
         default=2, ge=1, le=16,
-        description="Embedded path: inserts in flight at once. A ClickHouse server runs them side by side; "
-        "chDB runs one query at a time, so there a second one only keeps the next batch ready.",
+        description="Embedded path: inserts in flight at once, each on its own client; ClickHouse and "
+        "chDB both run them side by side.",
     )
     loader_consumers: int = Field(
         default=1, ge=1, le=64,
         description="Kafka consumer-group members in one `fleetwatch ingest` process, each inserting on "
-        "its own thread: for a ClickHouse server on a multi-core host (chDB runs one query at a time).",
+        "its own thread and client: for a ClickHouse server on a multi-core host.",
     )
     dlq_max_ratio: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Halt when more than this share of a batch is bad."
@@ -153,8 +153,8 @@ class Settings(BaseSettings):
     detector_sweep_duty_cycle: float = Field(
         default=0.5, gt=0, le=1,
         description="Share of wall time the sweep thread may spend on full windows and seeding "
-        "the span tail (it rests the remainder, leaving the GIL, a core and chDB's one query "
-        "stream to the live lane); 1 = no rest.",
+        "the span tail (it rests the remainder, leaving the GIL and a core to the live lane); "
+        "1 = no rest.",
     )
     detector_live_agents_thread: bool = Field(
         default=True,
@@ -171,8 +171,8 @@ class Settings(BaseSettings):
     detector_sweep_slice_seconds: float = Field(
         default=30.0, ge=0,
         description="On the sweep thread, read full windows of more than 200,000 spans in slices of "
-        "this much event time (chDB runs one query at a time; a live query then waits one slice); "
-        "0 = whole windows.",
+        "this much event time (each read short and its result bounded, with a rest between "
+        "slices by the duty cycle); 0 = whole windows.",
     )
     detector_live_settle_seconds: float = Field(
         default=0.5, ge=0,
