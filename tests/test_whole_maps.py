@@ -62,7 +62,7 @@ def test_a_query_reading_map_keys_reads_the_map_whole(ch: Client, name: str) -> 
 
 
 def test_without_the_setting_the_engine_reads_a_subcolumn_per_key(ch: Client) -> None:
-    # The guard above means something only while the engine still rewrites keys: if this fails,
-    # a ClickHouse upgrade fixed issue 107912 and WHOLE_MAPS may go.
+    # The guard above means something only while the engine rewrites keys into subcolumns: if
+    # this fails after an upgrade, measure whether WHOLE_MAPS still helps (bench/map_reads.py).
     sql = "SELECT SpanAttributes['a'] AS a, SpanAttributes['b'] AS b FROM otel_traces WHERE {window}"
     assert {"SpanAttributes.key_a", "SpanAttributes.key_b"} <= set(planned_columns(ch, sql))
