@@ -24,12 +24,12 @@ from clickhouse_connect.driver.client import Client
 
 from collector.migrations import migrate
 from detectors import tail
+from detectors.base import SECOND_NS
 from detectors.builtin import frames
 from detectors.context import WHOLE_MAPS, WINDOW_FILTER
 from fleetwatch.clickhouse import connect
 from fleetwatch.config import Settings
 
-SECOND_NS = 1_000_000_000
 SPAN_SECONDS = 600  # the simulated spans' event times spread over ten minutes
 # One insert's worth of spans, from numbers(): the four shared families in turn, 200 agents.
 _FILL = """
@@ -77,12 +77,10 @@ def median_ms(client: Client, sql: str, parameters: dict[str, Any], repeats: int
 
 
 def queries(origin_ns: int, newest_ingested_ns: int) -> dict[str, tuple[str, dict[str, Any]]]:
-    rows = frames.rows_sql(frames.SHARED)
-    floor = {"floor": origin_ns}
+    update = frames.rows_sql(frames.SHARED).replace("{rows}", tail._UPDATE_ROWS)
     found = {
-        "tail update, nothing new": (rows.replace("{rows}", tail._UPDATE_ROWS),
-                                     {"since": newest_ingested_ns, **floor}),
-        "tail update, every row": (rows.replace("{rows}", tail._UPDATE_ROWS), {"since": 0, **floor}),
+        "tail update, nothing new": (update, {"since": newest_ingested_ns, "floor": origin_ns}),
+        "tail update, every row": (update, {"since": 0, "floor": origin_ns}),
     }
     window = {"tenant": "bench", "start_ns": origin_ns + 300 * SECOND_NS,
               "end_ns": origin_ns + 330 * SECOND_NS}

@@ -4,10 +4,9 @@ querying ClickHouse.
 
 Why: re-reading a 15-30 minute window every slide held ClickHouse for 30-70 s at 10,000 spans/s,
 and with the chDB of the time (one query at a time per process) every live query waited behind
-it. Windows slide, so
-nearly all of a window was read before. The tail reads only the rows ingested since the last
-tick (``update``, by IngestedAt) and, once, in slices on the sweep thread, what ClickHouse held
-before the tail started (``seed_step``, newest event time first).
+it. Windows slide, so nearly all of a window was read before. The tail reads only the rows
+ingested since the last tick (``update``, by IngestedAt) and, once, in slices on the sweep
+thread, what ClickHouse held before the tail started (``seed_step``, newest event time first).
 
 The promise: every span whose Timestamp is at or after ``covered_from`` and that ClickHouse held
 at the last update is in the tail, once (a redelivered span is held once). ``read`` answers a
