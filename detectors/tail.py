@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from detectors.tail_chunks import Chunk, Chunks
+from detectors.tail_chunks import Chunk, Chunks, Merge
 
 _FLOOR = "Timestamp >= fromUnixTimestamp64Nano({floor:Int64})"
 _UPDATE_ROWS = "IngestedAt > fromUnixTimestamp64Nano({since:Int64}) AND " + _FLOOR
@@ -95,6 +95,8 @@ class SpanTail:
             if self._seeded_to is None and since == 0:
                 self._seeded_to = floor  # nothing was ingested before: nothing to seed
             self._chunks.evict(max(0, self._newest - self._keep))
+            chunks, merges = self._chunks, self._chunks.merges_due()
+        self._merge(chunks, merges)
 
     def seed_step(self, client: Client) -> bool:
         """Load one slice of what was ingested before the first update; False when there is
@@ -109,7 +111,7 @@ class SpanTail:
             top = self._seeded_to if self._seeded_to is not None else self._newest + 1
             low = max(bottom, top - self._seed_slice)
             origin, generation = self._origin, self._generation
-        loaded = self._query(client, _SEED_ROWS, {"origin": origin, "low": low, "high": high})
+        loaded = self._query(client, _SEED_ROWS, {"origin": origin, "low": low, "high": high}, by_agent=True)
         with self._lock:
             if generation != self._generation:
                 return True  # reset meanwhile: seed afresh
@@ -139,14 +141,18 @@ class SpanTail:
                 self.reads["missed"] += 1
                 return None
             self.reads["held"] += 1
-            parts = self._chunks.overlapping(frame.name, tenant, start_ns, end_ns)
-        if not parts:
-            return empty
+            chunks = self._chunks.overlapping(frame.name, tenant, start_ns, end_ns)
         keep = pl.col("ts").is_between(start_ns, end_ns, closed="left")
         if traces is not None:
             keep &= pl.col("trace").is_in(traces)
-        if agents is not None:
-            keep &= pl.col("agent").is_in(agents)
+        if agents is None:
+            parts = [c.frame for c in chunks]
+        else:
+            keep &= pl.col("agent").is_in(agents)  # for the chunks not sorted by agent
+            wanted = pl.Series(sorted(set(agents)), dtype=pl.String)
+            parts = [rows for c in chunks for rows in c.rows_of(wanted)]
+        if not parts:
+            return empty
         return pl.concat(parts, how="vertical", rechunk=False).filter(keep).sort("ts")
 
     @property
@@ -157,24 +163,35 @@ class SpanTail:
     def status(self) -> dict[str, Any]:
         with self._lock:
             return {**self.reads, "rows": self._chunks.rows, "bytes": self._chunks.bytes,
+                    "chunks": self._chunks.count,
                     "covered_from_ns": self.covered_from, "newest_ns": self._newest,
                     "seeding": self._seeded_to is None
                     or self._seeded_to > max(self._newest - self._keep, self._chunks.evicted_to)}
 
+    def _merge(self, chunks: Chunks, merges: list[Merge]) -> None:
+        """Merge outside the lock (sorting a merge by agent takes tens of milliseconds, and
+        readers wait for the lock); a reset meanwhile leaves the merges unused."""
+        for merge in merges:
+            merged = Chunk.merged(merge.parts)
+            with self._lock:
+                if self._chunks is chunks:
+                    chunks.replace(merge, merged)
+
     # -- reading ClickHouse ------------------------------------------------------------------
 
-    def _query(self, client: Client, rows: str, parameters: dict[str, Any]) -> dict[str, dict[str, Chunk]]:
+    def _query(self, client: Client, rows: str, parameters: dict[str, Any],
+               by_agent: bool = False) -> dict[str, dict[str, Chunk]]:
         """Per frame, the rows matching ``rows``, one chunk per tenant."""
         table = pl.from_arrow(client.query_arrow(self._rows_sql.replace("{rows}", rows),
                                                  parameters=parameters))
         assert isinstance(table, pl.DataFrame)
-        return {f.name: self._chunks_of(f, table.filter(pl.col("frame") == f.name))
+        return {f.name: self._chunks_of(f, table.filter(pl.col("frame") == f.name), by_agent)
                 for f in self._frames.values()}
 
-    def _chunks_of(self, frame: TailedFrame, rows: pl.DataFrame) -> dict[str, Chunk]:
+    def _chunks_of(self, frame: TailedFrame, rows: pl.DataFrame, by_agent: bool) -> dict[str, Chunk]:
         table = rows.select("tenant", "ingested", "ts", "trace", "span", "agent",
                             *(pl.col(f"{frame.name}__{a}").alias(a) for a in frame.aliases))
         with self._lock:
             self._empty.setdefault(frame.name, table.drop("tenant", "ingested").clear())
-        return {str(tenant): Chunk.of(part.drop("tenant", "ingested"), int(part["ingested"].max()))  # type: ignore[arg-type]
+        return {str(tenant): Chunk.of(part.drop("tenant", "ingested"), int(part["ingested"].max()), by_agent)  # type: ignore[arg-type]
                 for (tenant,), part in table.partition_by("tenant", as_dict=True).items()}

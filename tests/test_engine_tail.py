@@ -26,6 +26,7 @@ from detectors.policy import Policy
 from detectors.scan import IngestScanner
 from detectors.state import BaselineStore
 from detectors.tail import SpanTail
+from detectors.tail_chunks import COMPACT_ABOVE
 from detectors.testing import ORIGIN_NS, SyntheticFleet
 from fleetwatch.clickhouse import connect
 from fleetwatch.config import Settings
@@ -71,16 +72,17 @@ def fresh_tail(max_bytes: int = 2**30) -> SpanTail:
                     settle_ns=0)
 
 
-def fed_batch_by_batch(ch: Client, tail: SpanTail, batches: int, rng: random.Random) -> list[str]:
-    """Batches of a minute's traffic, the tail updated after each from a second before the
+def fed_batch_by_batch(ch: Client, tail: SpanTail, batches: int, rng: random.Random,
+                       seconds: int = 60) -> list[str]:
+    """Batches of ``seconds`` of traffic, the tail updated after each from a second before the
     previous update (an overlap it must not count twice)."""
     fleet, traces, since = SyntheticFleet(), [], 0
     for b in range(batches):
-        traces += traffic(fleet, rng, 60.0 * b, 60.0)
+        traces += traffic(fleet, rng, float(seconds * b), float(seconds))
         fleet.insert(ch)
         time.sleep(0.01)  # IngestedAt has millisecond precision
         now = time.time_ns()
-        tail.update(ch, since, ORIGIN_NS + 60 * (b + 1) * S)
+        tail.update(ch, since, ORIGIN_NS + seconds * (b + 1) * S)
         since = now - S
     return traces
 
@@ -108,6 +110,24 @@ def test_updates_hold_exactly_what_the_window_query_returns(ch: Client) -> None:
     assert_reads_match(ch, tail, traces, rng, ORIGIN_NS, ORIGIN_NS + 360 * S)
     assert tail.status()["rows"] == sum(  # the overlaps were not counted twice
         window_query(ch, f.window_sql, 0, 2**62).height for f in frames.SHARED)
+
+
+def test_merged_chunks_hold_exactly_what_the_window_query_returns(ch: Client) -> None:
+    """Past COMPACT_ABOVE updates the oldest chunks are merged and sorted by agent: reads of a
+    few agents slice them, and still return the window query's rows."""
+    rng = random.Random(17)
+    tail = fresh_tail()
+    traces = fed_batch_by_batch(ch, tail, 2 * COMPACT_ABOVE, rng, seconds=4)
+    status = tail.status()
+    assert status["chunks"] <= len(frames.SHARED) * (COMPACT_ABOVE + 1)
+    assert status["rows"] == sum(window_query(ch, f.window_sql, 0, 2**62).height for f in frames.SHARED)
+    end = ORIGIN_NS + 8 * COMPACT_ABOVE * S
+    for agents in (["ash"], ["quinn", "flux", "quinn"], ["nobody"]):
+        for frame in frames.SHARED:
+            held = tail.read(frame.window_sql, "default", ORIGIN_NS, end, agents=agents)
+            assert held is not None and held["ts"].is_sorted()
+            assert same_rows(held, window_query(ch, frame.window_sql, ORIGIN_NS, end, agents=agents)), frame.name
+    assert_reads_match(ch, tail, traces, rng, ORIGIN_NS, end)
 
 
 def test_seed_loads_what_was_there_before_the_tail(ch: Client) -> None:
