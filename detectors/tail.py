@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from detectors.tail_chunks import Chunk, Chunks, Merge
+from detectors.tail_chunks import Chunk, Chunks, Merge, select
 
 _FLOOR = "Timestamp >= fromUnixTimestamp64Nano({floor:Int64})"
 _UPDATE_ROWS = "IngestedAt > fromUnixTimestamp64Nano({since:Int64}) AND " + _FLOOR
@@ -142,18 +142,8 @@ class SpanTail:
                 return None
             self.reads["held"] += 1
             chunks = self._chunks.overlapping(frame.name, tenant, start_ns, end_ns)
-        keep = pl.col("ts").is_between(start_ns, end_ns, closed="left")
-        if traces is not None:
-            keep &= pl.col("trace").is_in(traces)
-        if agents is None:
-            parts = [c.frame for c in chunks]
-        else:
-            keep &= pl.col("agent").is_in(agents)  # for the chunks not sorted by agent
-            wanted = pl.Series(sorted(set(agents)), dtype=pl.String)
-            parts = [rows for c in chunks for rows in c.rows_of(wanted)]
-        if not parts:
-            return empty
-        return pl.concat(parts, how="vertical", rechunk=False).filter(keep).sort("ts")
+        found = select(chunks, start_ns, end_ns, traces, agents)
+        return empty if found is None else found
 
     @property
     def covered_from(self) -> int | None:

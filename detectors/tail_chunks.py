@@ -62,6 +62,24 @@ class Chunk:
         return [self.frame.slice(s, e - s) for s, e in zip(starts, ends, strict=True) if e > s]
 
 
+def select(chunks: Sequence[Chunk], start: int, end: int, traces: Sequence[str] | None = None,
+           agents: Sequence[str] | None = None) -> pl.DataFrame | None:
+    """The rows of ``chunks`` in ``[start, end)``, optionally only ``traces`` or ``agents``,
+    sorted by event time; None when no chunk has any row to look at."""
+    keep = pl.col("ts").is_between(start, end, closed="left")
+    if traces is not None:
+        keep &= pl.col("trace").is_in(traces)
+    if agents is None:
+        parts = [c.frame for c in chunks]
+    else:
+        keep &= pl.col("agent").is_in(agents)  # for the chunks not sorted by agent
+        wanted = pl.Series(sorted(set(agents)), dtype=pl.String)
+        parts = [rows for c in chunks for rows in c.rows_of(wanted)]
+    if not parts:
+        return None
+    return pl.concat(parts, how="vertical", rechunk=False).filter(keep).sort("ts")
+
+
 @dataclass(frozen=True)
 class Merge:
     """Chunks of one list to merge outside the lock, then ``Chunks.replace``."""

@@ -4,9 +4,13 @@ run outside the lock is dropped when one of its parts was evicted meanwhile."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
+import pytest
 
+from bench import tail_reads
 from detectors.tail_chunks import COMPACT_ABOVE, COMPACT_COUNT, SMALL_ROWS, Chunk, Chunks
 
 AGENTS = [f"agent-{n}" for n in range(40)]
@@ -71,3 +75,10 @@ def test_a_merge_whose_part_was_evicted_meanwhile_is_dropped() -> None:
     chunks.add_new("turns", {"default": Chunk.of(rows(np.random.default_rng(3), 10, 10**6), 99)}, since=99)
     (again,) = chunks.merges_due()  # the next update merges afresh, from what is left
     assert id(merge.parts[0]) not in {id(c) for c in again.parts} and again.parts[0] is merge.parts[1]
+
+
+def test_the_read_bench_runs_and_finds_the_same_rows_both_ways(capsys: pytest.CaptureFixture[str]) -> None:
+    tail_reads.main(["--minutes", "1", "--rows-per-second", "400", "--agents", "50", "--repeats", "1"])
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["sorted_chunks"] >= 1 and figures["merges"] >= 1
+    assert figures["reads_ms"]["1 agents, whole window"]["rows"] > 0
