@@ -4,8 +4,10 @@ and with merged chunks in arrival order, as before session 15.
     python3 bench/tail_reads.py [--minutes 30] [--rows-per-second 1200] [--agents 2000] [--repeats 15]
 
 Builds one frame's chunk list the way the tail does at the detector bench's rate: a chunk per
-0.5 s tick, the oldest merged past COMPACT_ABOVE chunks (``Chunks.merges_due``, ``Chunk.merged``);
-the "before" list is the same chunks with every merged one put back in event-time order. Then
+0.5 s tick, its rows in the order ClickHouse returns them (the spans table's sort key: agent,
+then time), the oldest merged past COMPACT_ABOVE chunks (``Chunks.merges_due``,
+``Chunk.merged``). The "before" list holds the same chunks, each merged one with its parts
+concatenated in arrival order as the code before session 15 merged them. Then
 times ``select`` over the whole list both ways, alternating: the live lane's by-agent reads (a
 few agents, the whole window), a changed-traces read (20 traces of the last minute) and a whole
 window. Prints medians as JSON. Session 15 (docs/benchmarks.md) has the figures.
@@ -49,13 +51,21 @@ def tick_rows(rng: np.random.Generator, count: int, start_ns: int, agents: int) 
         "conversation": "c" + pl.Series(rng.integers(0, 5000, count)).cast(pl.String),
         "urgent": rng.random(count) < 0.01, "claim": pl.Series(["", "done"]).gather(rng.integers(0, 2, count)),
         "claim_subject": pl.Series(["", "file:1"]).gather(rng.integers(0, 2, count)),
-        "input_text": text.gather(rng.integers(0, len(text), count))})
+        "input_text": text.gather(rng.integers(0, len(text), count))}).sort("agent", "ts")
 
 
-def filled(args: argparse.Namespace) -> tuple[list[Chunk], list[float], int]:
-    """The chunks one frame's list holds after ``--minutes`` of ticks, the merges' seconds, and
-    the newest event time."""
+@dataclasses.dataclass
+class Filled:
+    chunks: list[Chunk]  # as the tail now holds them
+    before: list[Chunk]  # the same, merged ones concatenated in arrival order
+    merge_seconds: list[float]
+    newest: int  # event time
+
+
+def filled(args: argparse.Namespace) -> Filled:
+    """One frame's chunk list after ``--minutes`` of ticks, both ways."""
     rng, chunks, merge_seconds = np.random.default_rng(args.seed), Chunks(max_bytes=2**40), []
+    arrival: dict[int, tuple[Chunk, Chunk]] = {}  # id of a merged chunk -> it, its arrival-order twin
     ticks = int(args.minutes * 60 * SECOND_NS // TICK_NS)
     for n in range(ticks):
         rows = tick_rows(rng, int(args.rows_per_second * TICK_NS / SECOND_NS), n * TICK_NS, args.agents)
@@ -65,11 +75,17 @@ def filled(args: argparse.Namespace) -> tuple[list[Chunk], list[float], int]:
             merged = Chunk.merged(merge.parts)
             merge_seconds.append(time.perf_counter() - began)
             chunks.replace(merge, merged)
-    return chunks.overlapping("turns", "default", 0, 2**62), merge_seconds, ticks * TICK_NS
+            parts = [twin(arrival, c).frame for c in merge.parts]
+            for gone in merge.parts:
+                arrival.pop(id(gone), None)
+            arrival[id(merged)] = merged, dataclasses.replace(merged, frame=pl.concat(parts), by_agent=False)
+    held = chunks.overlapping("turns", "default", 0, 2**62)
+    return Filled(held, [twin(arrival, c) for c in held], merge_seconds, ticks * TICK_NS)
 
 
-def unsorted(chunks: list[Chunk]) -> list[Chunk]:
-    return [dataclasses.replace(c, frame=c.frame.sort("ts"), by_agent=False) if c.by_agent else c for c in chunks]
+def twin(arrival: dict[int, tuple[Chunk, Chunk]], chunk: Chunk) -> Chunk:
+    known = arrival.get(id(chunk))
+    return known[1] if known is not None and known[0] is chunk else chunk
 
 
 def timed(read: Callable[[], Any], repeats: int) -> float:
@@ -89,8 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
-    chunks, merge_seconds, newest = filled(args)
-    before = unsorted(chunks)
+    fill = filled(args)
+    chunks, before, merge_seconds, newest = fill.chunks, fill.before, fill.merge_seconds, fill.newest
     rng = np.random.default_rng(args.seed + 1)
     recent = pl.concat([c.frame for c in chunks if c.high >= newest - 60 * SECOND_NS])
     reads: dict[str, dict[str, Any]] = {
