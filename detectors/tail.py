@@ -18,6 +18,7 @@ the oldest go first; either only raises ``covered_from``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -40,6 +41,11 @@ _SEED_ROWS = ("IngestedAt <= fromUnixTimestamp64Nano({origin:Int64})"
               " AND Timestamp < fromUnixTimestamp64Nano({high:Int64})")
 _NO_END = 2**62  # the top seed slice is open-ended (spans stamped ahead of the newest)
 SEED_FILL = 0.9  # seeding stops at this share of max_bytes, leaving room for what arrives
+# More late traces than this in one update are not named in the query (ClickHouse refuses a
+# bound array of over 1,000,000 elements, and the query text grows with each): the tail starts
+# over from the cursor instead and seeds what lies before it, as after a restart.
+MAX_LATE_TRACES = 100_000
+log = logging.getLogger(__name__)
 
 
 class TailedFrame(Protocol):
@@ -58,10 +64,11 @@ class TailedFrame(Protocol):
 
 class SpanTail:
     def __init__(self, frames: Sequence[TailedFrame], rows_sql: str, keep_ns: int, max_bytes: int,
-                 seed_slice_ns: int, settle_ns: int) -> None:
+                 seed_slice_ns: int, settle_ns: int, max_late_traces: int = MAX_LATE_TRACES) -> None:
         self._frames = {f.window_sql: f for f in frames}
         self._rows_sql = rows_sql  # every frame's columns for ``{rows}``, one query
         self._keep, self._seed_slice, self._settle = keep_ns, seed_slice_ns, settle_ns
+        self._max_late = max_late_traces
         self._chunks = Chunks(max_bytes)
         self._lock = threading.Lock()
         self._empty: dict[str, pl.DataFrame] = {}  # frame name -> its schema, no rows
@@ -80,6 +87,10 @@ class SpanTail:
         traces (the scan found commits there it had not seen)."""
         with self._lock:
             self._newest = max(self._newest, newest_ns)
+            if cursor_ns is not None and len(late) > self._max_late and self._origin is not None:
+                log.warning("span tail: %d traces committed late, more than %d to read apart; "
+                            "it starts over from the cursor and seeds again", len(late), self._max_late)
+                self._start_over()
             if self._origin is None:
                 self._origin = since_ns if cursor_ns is None else cursor_ns
             since = max(since_ns, self._origin)
@@ -87,7 +98,11 @@ class SpanTail:
         if cursor_ns is None:
             loaded = self._query(client, _UPDATE_ROWS, {"since": since, "floor": floor})
         else:
-            loaded = self._query(client, _FRESH_ROWS, {"since": since, "floor": floor, "late": list(late),
+            # Late commits matter between ``since`` and the cursor only: a tail that starts at
+            # the cursor (its first update, after a restart) seeds what lies before it. There
+            # the scan, which has seen nothing yet, calls every trace of its overlap late.
+            named = list(late) if since < cursor_ns else []
+            loaded = self._query(client, _FRESH_ROWS, {"since": since, "floor": floor, "late": named,
                                                         "cursor": max(cursor_ns, since)})
         with self._lock:
             for name, rows in loaded.items():
@@ -123,9 +138,12 @@ class SpanTail:
     def reset(self) -> None:
         """Forget everything (after a failed update: a gap the tail could not see)."""
         with self._lock:
-            self._chunks = Chunks(self._chunks.max_bytes)
-            self._origin = self._seeded_to = None
-            self._generation += 1
+            self._start_over()
+
+    def _start_over(self) -> None:
+        self._chunks = Chunks(self._chunks.max_bytes)
+        self._origin = self._seeded_to = None
+        self._generation += 1
 
     def read(self, window_sql: str, tenant: str, start_ns: int, end_ns: int,
              traces: list[str] | None = None, agents: list[str] | None = None) -> pl.DataFrame | None:

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import polars as pl
+import pytest
 from clickhouse_connect.driver.client import Client
 
 from collector.migrations import migrate
@@ -25,7 +26,7 @@ from detectors.model import Window
 from detectors.policy import Policy
 from detectors.scan import IngestScanner
 from detectors.state import BaselineStore
-from detectors.tail import SpanTail
+from detectors.tail import MAX_LATE_TRACES, SpanTail
 from detectors.tail_chunks import COMPACT_ABOVE
 from detectors.testing import ORIGIN_NS, SyntheticFleet
 from fleetwatch.clickhouse import connect
@@ -67,9 +68,9 @@ def same_rows(a: pl.DataFrame, b: pl.DataFrame) -> bool:
     return a.schema == b.schema and a.sort("ts", "span").equals(b.sort("ts", "span"))
 
 
-def fresh_tail(max_bytes: int = 2**30) -> SpanTail:
+def fresh_tail(max_bytes: int = 2**30, max_late_traces: int = MAX_LATE_TRACES) -> SpanTail:
     return SpanTail(frames.SHARED, frames.rows_sql(frames.SHARED), keep_ns=3600 * S, max_bytes=max_bytes, seed_slice_ns=90 * S,
-                    settle_ns=0)
+                    settle_ns=0, max_late_traces=max_late_traces)
 
 
 def fed_batch_by_batch(ch: Client, tail: SpanTail, batches: int, rng: random.Random,
@@ -176,11 +177,13 @@ def insert_stamped(settings: Settings, ch: Client, fleet: SyntheticFleet, ingest
     ch.command(f"DROP DATABASE `{stage}`")
 
 
-def test_updates_past_the_cursor_still_hold_late_commits(settings: Settings, ch: Client) -> None:
+@pytest.mark.parametrize("max_late", [MAX_LATE_TRACES, 5], ids=["named", "too-many-starts-over"])
+def test_updates_past_the_cursor_still_hold_late_commits(settings: Settings, ch: Client, max_late: int) -> None:
     """As the engine runs it: the tail reads only past the scan's cursor, plus the traces the
-    scan found committed behind it; every span is held once all the same."""
+    scan found committed behind it; every span is held once all the same. With more late traces
+    than it names in a query, the tail starts over from the cursor and seeds the rest."""
     rng, fleet = random.Random(16), SyntheticFleet()
-    scanner, tail = IngestScanner(ch, overlap_ns=30 * S, skew_ms=300_000), fresh_tail()
+    scanner, tail = IngestScanner(ch, overlap_ns=30 * S, skew_ms=300_000), fresh_tail(max_late_traces=max_late)
     cursor = 0
 
     def tick() -> list[str]:
@@ -202,10 +205,28 @@ def test_updates_past_the_cursor_still_hold_late_commits(settings: Settings, ch:
     traces += traffic(fleet, rng, 120, 30)
     fleet.insert(ch)
     assert sorted(tick()) == sorted(late)
+    assert tail.status()["seeding"] == (len(late) > max_late)
     assert tick() == []  # re-read in the overlap, but not late again
+    while tail.seed_step(ch):
+        pass
     assert_reads_match(ch, tail, traces + late, rng, ORIGIN_NS, ORIGIN_NS + 150 * S)
     assert tail.status()["rows"] == sum(
         window_query(ch, f.window_sql, 0, 2**62).height for f in frames.SHARED)
+
+
+def test_a_tail_starting_at_the_cursor_names_no_late_traces(ch: Client) -> None:
+    """After a restart the scan has seen nothing, so every trace of its overlap is late: more
+    than ClickHouse takes in one bound array after a backfill. A tail that starts at the cursor
+    seeds what lies before it and names none of them."""
+    rng, fleet = random.Random(18), SyntheticFleet()
+    traces = traffic(fleet, rng, 0, 120)
+    fleet.insert(ch)
+    time.sleep(0.01)
+    tail = fresh_tail()
+    tail.update(ch, 0, ORIGIN_NS + 120 * S, time.time_ns(), ["trace"] * 1_200_000)
+    while tail.seed_step(ch):
+        pass
+    assert_reads_match(ch, tail, traces, rng, ORIGIN_NS, ORIGIN_NS + 120 * S)
 
 
 def test_memory_bound_drops_the_oldest_and_reads_fall_back(ch: Client) -> None:
