@@ -448,8 +448,7 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return Settings(clickhouse_url=f"chdb://{args.data_dir}", clickhouse_database="bench",
                     data_dir=Path(args.data_dir), detector_interval_seconds=args.interval,
                     detector_sweep_thread=not args.inline_sweep,
-                    detector_sweep_duty_cycle=args.sweep_duty, detector_sweep_nice=args.sweep_nice,
-                    detector_tail_max_mb=args.tail_mb,
+                    detector_sweep_duty_cycle=args.sweep_duty, detector_tail_max_mb=args.tail_mb,
                     detector_sweep_slice_seconds=args.sweep_slice,
                     detector_live_settle_seconds=args.settle,
                     switch_interval_ms=args.switch_interval_ms)
@@ -642,8 +641,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--early", default="", help="more detectors to mark early_by_trace (comma list)")
     parser.add_argument("--sweep-duty", type=float, default=defaults.detector_sweep_duty_cycle,
                         help="the sweep thread's duty cycle")
-    parser.add_argument("--sweep-nice", type=int, default=defaults.detector_sweep_nice,
-                        help="nice value of the sweep's query threads (0: as every query)")
     parser.add_argument("--tail-mb", type=int, default=defaults.detector_tail_max_mb,
                         help="the span tail's memory (0 = off)")
     parser.add_argument("--sweep-slice", type=float, default=30.0,

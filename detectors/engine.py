@@ -104,10 +104,6 @@ class DetectorEngine:
         # (ingest scan, early lane) is not starved of the other by a long full window.
         client = connect(self.settings)
         client.set_client_setting("max_threads", "1")
-        if self.settings.detector_sweep_nice:
-            # The old name, which ClickHouse 26.x keeps as an alias of
-            # os_threads_nice_value_query: servers before 25.10 know only it.
-            client.set_client_setting("os_thread_priority", str(self.settings.detector_sweep_nice))
         return client
 
     def _lane_client(self) -> Client:

@@ -156,14 +156,6 @@ class Settings(BaseSettings):
         "the span tail (it rests the remainder, leaving the GIL and a core to the live lane); "
         "1 = no rest.",
     )
-    detector_sweep_nice: int = Field(
-        default=10, ge=0, le=19,
-        description="Linux nice value of the sweep's ClickHouse query threads (ClickHouse's "
-        "os_thread_priority, set on the sweep's client only), so when the cores are contended "
-        "its full windows give them to ingest and the live lane, and take them when idle; needs "
-        "CAP_SYS_NICE where ClickHouse runs (in-process for chDB), else no effect. "
-        "0 = the same priority as every other query.",
-    )
     detector_live_agents_thread: bool = Field(
         default=True,
         description="Re-judge the live lane's agents (loops, silent failures, runaway) on a thread "

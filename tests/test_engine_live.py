@@ -247,44 +247,6 @@ def test_sweep_keeps_to_its_duty_cycle(settings: Settings, ch: Client) -> None:
     assert 1 <= len(windows) <= 3
 
 
-class QueryNice(ErrorBurst):
-    """Records the nice value each evaluation's queries are given, live and on the sweep."""
-
-    name = "query_nice"
-    early_by_trace = True
-    default_window_seconds = 60
-    default_slide_seconds = 10
-    seen: list[tuple[bool, int]] = []
-
-    def candidates(self, ctx: EvalContext) -> list[Candidate]:
-        ((nice,),) = ctx.client.query("SELECT getSetting('os_thread_priority')").result_rows
-        self.seen.append((ctx.live, int(nice)))
-        return []
-
-
-def test_only_the_sweeps_queries_are_niced(settings: Settings, ch: Client) -> None:
-    fleet = SyntheticFleet()
-    heartbeat(fleet, "ash", 0, 300)  # full windows due for the sweep
-    fleet.insert(ch)
-    niced = settings.model_copy(update={"detector_sweep_thread": True, "detector_sweep_nice": 7})
-    engine = threaded_engine_with(niced, ch, QueryNice)
-    QueryNice.seen = []
-    try:
-        engine.run_once()
-        failing_trace(fleet, "ash", 299, 2)  # a new trace: judged live on the tick
-        fleet.insert(ch)
-        engine.run_once()
-        deadline = time.monotonic() + 30
-        while not all(any(live == want for live, _ in QueryNice.seen) for want in (True, False)):
-            assert time.monotonic() < deadline, f"live and full windows not both seen: {QueryNice.seen}"
-            time.sleep(0.05)
-    finally:
-        engine.close()
-    # ClickHouse sets its query threads to this nice value while the query runs (CAP_SYS_NICE).
-    assert {nice for live, nice in QueryNice.seen if live} == {0}
-    assert {nice for live, nice in QueryNice.seen if not live} == {7}
-
-
 class CheckedSweep(PacedSweep):
     """Records when each full window's Python work begins, after a checkpoint."""
 
