@@ -601,6 +601,10 @@ def summarise(args: argparse.Namespace, detectors: list[str], feeder: Feeder, ti
         "latency_max_s": round(max(latencies, default=float("nan")), 2),
         "latency_from_first_evidence_p95_s": round(quantile([f["from_first_evidence_s"] for f in alerted], 0.95), 2),
         "per_family": per_family(found),
+        # Each incident's latency, so runs can be pooled (a run's p95 is about its second-worst).
+        "incident_latencies": sorted(({"kind": f["kind"], "detector": f["detector"],
+                                       "latency_s": round(f["latency_s"], 3)} for f in alerted),
+                                     key=lambda f: f["latency_s"]),
         "ticks": len(ticks.durations),
         "tick_p50_s": round(quantile(ticks.durations, 0.5), 3),
         "tick_p95_s": round(quantile(ticks.durations, 0.95), 3),
